@@ -1,0 +1,128 @@
+//! Configuring and building a [`Scheduler`].
+
+use std::fmt;
+use std::hash::Hash;
+use std::marker::PhantomData;
+
+use crate::core::Core;
+use crate::error::{ConfigError, ErrorClass};
+use crate::event::Broadcast;
+use crate::fetch::Fetch;
+use crate::inner::{Classify, Inner};
+use crate::retry::RetryPolicy;
+use crate::runtime::Runtime;
+use crate::scheduler::Scheduler;
+use crate::store::Store;
+use crate::sync::{Arc, AtomicBool, AtomicU64, Mutex};
+
+/// Settings for a [`Scheduler`]; from [`Scheduler::builder`].
+pub struct Builder<K, V, E> {
+    concurrency: usize,
+    reserved_for_demand: Option<usize>,
+    retry: RetryPolicy,
+    classify: Option<Classify<E>>,
+    _types: PhantomData<fn(K) -> V>,
+}
+
+impl<K, V, E> Default for Builder<K, V, E> {
+    fn default() -> Self {
+        Builder {
+            concurrency: 16,
+            reserved_for_demand: None,
+            retry: RetryPolicy::default(),
+            classify: None,
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<K, V, E> Builder<K, V, E>
+where
+    K: Clone + Eq + Hash + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    E: Send + Sync + 'static,
+{
+    /// Slots in all: at most this many attempts run at once. Default 16.
+    pub fn concurrency(mut self, slots: usize) -> Self {
+        self.concurrency = slots;
+        self
+    }
+
+    /// Slots prefetches can never take, so a demand finds one free even while speculative downloads
+    /// fill the rest. Must be below `concurrency`. Default: a quarter of `concurrency` (at least 1
+    /// when `concurrency` > 1).
+    pub fn reserved_for_demand(mut self, slots: usize) -> Self {
+        self.reserved_for_demand = Some(slots);
+        self
+    }
+
+    /// The retry policy for transient errors. Default: [`RetryPolicy::default`].
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Decides which fetch errors are permanent (kept like a result, never retried) and which are
+    /// transient (retried, then forgotten). Default: every error is transient. Runs on the worker
+    /// task, never under a lock; a panic in it fails the attempt as a panic would.
+    pub fn classify(mut self, classify: impl Fn(&E) -> ErrorClass + Send + Sync + 'static) -> Self {
+        self.classify = Some(Box::new(classify));
+        self
+    }
+
+    /// Builds the scheduler; jobs will run on tasks spawned through `runtime`, each attempt
+    /// produced by `fetcher`.
+    ///
+    /// # Errors
+    /// [`ConfigError`] when `concurrency` is 0, the reserve is not below `concurrency`, or the
+    /// retry policy allows no attempt.
+    pub fn build(
+        self,
+        runtime: impl Runtime,
+        fetcher: impl Fetch<K, V, E>,
+    ) -> Result<Scheduler<K, V, E>, ConfigError> {
+        let concurrency = self.concurrency;
+        if concurrency == 0 {
+            return Err(ConfigError::ZeroConcurrency);
+        }
+        let reserved = self.reserved_for_demand.unwrap_or(if concurrency > 1 {
+            (concurrency / 4).max(1)
+        } else {
+            0
+        });
+        if reserved >= concurrency {
+            return Err(ConfigError::ReserveTooLarge {
+                concurrency,
+                reserved_for_demand: reserved,
+            });
+        }
+        if self.retry.max_attempts == 0 {
+            return Err(ConfigError::ZeroAttempts);
+        }
+        let listening = Arc::new(AtomicBool::new(false));
+        let events = Broadcast::new(Arc::clone(&listening));
+        let inner = Inner {
+            core: Mutex::new(Core::new(concurrency, reserved, self.retry, events)),
+            store: Store::new(),
+            hasher: foldhash::fast::RandomState::default(),
+            runtime: Arc::new(runtime),
+            fetcher: Box::new(fetcher),
+            classify: self.classify,
+            idle: event_listener::Event::new(),
+            listening,
+            hits: AtomicU64::new(0),
+        };
+        Ok(Scheduler::from_inner(Arc::new(inner)))
+    }
+}
+
+impl<K, V, E> fmt::Debug for Builder<K, V, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("concurrency", &self.concurrency)
+            .field("reserved_for_demand", &self.reserved_for_demand)
+            .field("retry", &self.retry)
+            .field("classify", &self.classify.is_some())
+            .finish()
+    }
+}

@@ -1,0 +1,545 @@
+//! The scheduler's locked state: in-flight jobs, the run queue, waiters and slots, and every
+//! transition of the per-key state machine ([`crate::key_state`]) applied to them.
+//!
+//! Everything here runs under one mutex and never calls user code except `K: Eq`/`Clone` and
+//! `V: Clone`. What must happen *after* the lock is released — waking tasks, spawning workers and
+//! backoff timers, telling drainers the scheduler is idle — is collected in [`Effects`].
+
+use std::hash::Hash;
+use std::mem;
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
+
+use hashbrown::HashTable;
+use slab::Slab;
+
+use crate::error::Error;
+use crate::event::{Broadcast, EventKind};
+use crate::fetch::JobShared;
+use crate::key_state::{Job, Phase, Shift};
+use crate::priority::{Class, Priority};
+use crate::queue::Queue;
+use crate::retry::RetryPolicy;
+use crate::stats::{InFlight, JobState, Stats};
+use crate::store::{Kept, Store};
+use crate::sync::Arc;
+
+/// A job that just got a slot: what its worker needs to run the attempt.
+pub(crate) struct Start<K> {
+    pub(crate) id: usize,
+    pub(crate) seq: u64,
+    pub(crate) attempt: u32,
+    pub(crate) key: K,
+    pub(crate) shared: Arc<JobShared>,
+}
+
+/// How an attempt ended, classified.
+pub(crate) enum AttemptEnd<V, E> {
+    Succeeded(V),
+    Permanent(Arc<E>),
+    Transient(Arc<E>),
+    Panicked(Arc<str>),
+}
+
+/// Work to do once the lock is released.
+pub(crate) struct Effects<K> {
+    pub(crate) wake: Vec<Waker>,
+    pub(crate) start: Vec<Start<K>>,
+    /// (job id, job seq, delay) of jobs entering backoff.
+    pub(crate) backoff: Vec<(usize, u64, Duration)>,
+    /// The last in-flight job just ended.
+    pub(crate) idle: bool,
+}
+
+impl<K> Effects<K> {
+    pub(crate) fn new() -> Self {
+        Effects {
+            wake: Vec::new(),
+            start: Vec::new(),
+            backoff: Vec::new(),
+            idle: false,
+        }
+    }
+}
+
+/// A waiter's slot: waiting on a job, or holding its answer until polled.
+pub(crate) enum WaiterSlot<V, E> {
+    Waiting { job: usize, waker: Option<Waker> },
+    Ready(Kept<V, E>),
+}
+
+/// What [`Scheduler::prefetch`](crate::Scheduler::prefetch) did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prefetched {
+    /// A new job was queued at `Prefetch` priority.
+    Queued,
+    /// The key was already queued or running; the prefetch joined it.
+    Joined,
+    /// The key is already done (a value or a permanent error is kept).
+    Done,
+    /// The scheduler is closed; nothing was queued.
+    Closed,
+}
+
+pub(crate) struct Core<K, V, E> {
+    keys: HashTable<usize>,
+    jobs: Slab<Job<K>>,
+    queue: Queue,
+    waiters: Slab<WaiterSlot<V, E>>,
+    running: [usize; 2],
+    backing_off: usize,
+    closed: bool,
+    next_seq: u64,
+    concurrency: usize,
+    prefetch_limit: usize,
+    retry: RetryPolicy,
+    pub(crate) events: Broadcast<K>,
+    counters: Stats,
+}
+
+impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
+    pub(crate) fn new(
+        concurrency: usize,
+        reserved_for_demand: usize,
+        retry: RetryPolicy,
+        events: Broadcast<K>,
+    ) -> Self {
+        Core {
+            keys: HashTable::new(),
+            jobs: Slab::new(),
+            queue: Queue::default(),
+            waiters: Slab::new(),
+            running: [0; 2],
+            backing_off: 0,
+            closed: false,
+            next_seq: 0,
+            concurrency,
+            prefetch_limit: concurrency - reserved_for_demand,
+            retry,
+            events,
+            counters: Stats::default(),
+        }
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    pub(crate) fn is_idle(&self) -> bool {
+        self.jobs.is_empty()
+    }
+
+    fn find(&self, hash: u64, key: &K) -> Option<usize> {
+        let jobs = &self.jobs;
+        self.keys.find(hash, |&id| jobs[id].key == *key).copied()
+    }
+
+    // ---- requests -------------------------------------------------------------------------------
+
+    /// `prefetch`: join the job in flight, or queue a new one at `Prefetch`. The caller has checked
+    /// the store under this lock.
+    pub(crate) fn prefetch(
+        &mut self,
+        key: K,
+        hash: u64,
+        hint: u64,
+        fx: &mut Effects<K>,
+    ) -> Prefetched {
+        if let Some(id) = self.find(hash, &key) {
+            self.counters.joined += 1;
+            let shift = self.jobs[id].add_prefetch(hint);
+            let priority = self.jobs[id].priority;
+            self.events
+                .send(&self.jobs[id].key, EventKind::Joined(priority));
+            self.on_shift(id, shift, fx);
+            return Prefetched::Joined;
+        }
+        if self.closed {
+            self.counters.refused += 1;
+            return Prefetched::Closed;
+        }
+        self.counters.queued_by_prefetch += 1;
+        self.new_job(key, hash, Priority::prefetch(hint), Some(hint), None, fx);
+        Prefetched::Queued
+    }
+
+    /// `get`: join (promoting if needed) the job in flight, or queue a new one at `Demand`. Returns
+    /// the new waiter's id. The caller has checked the store under this lock.
+    pub(crate) fn demand(
+        &mut self,
+        key: K,
+        hash: u64,
+        hint: u64,
+        fx: &mut Effects<K>,
+    ) -> Result<usize, Error<E>> {
+        if let Some(id) = self.find(hash, &key) {
+            let waiter = self.waiters.insert(WaiterSlot::Waiting {
+                job: id,
+                waker: None,
+            });
+            let shift = self.jobs[id].add_waiter(waiter, hint);
+            if shift != Shift::Promoted {
+                self.counters.joined += 1;
+                let priority = self.jobs[id].priority;
+                self.events
+                    .send(&self.jobs[id].key, EventKind::Joined(priority));
+            }
+            self.on_shift(id, shift, fx);
+            return Ok(waiter);
+        }
+        if self.closed {
+            self.counters.refused += 1;
+            return Err(Error::Closed);
+        }
+        self.counters.queued_by_demand += 1;
+        let waiter = self.waiters.insert(WaiterSlot::Waiting {
+            job: usize::MAX,
+            waker: None,
+        });
+        let id = self.new_job(
+            key,
+            hash,
+            Priority::demand(hint),
+            None,
+            Some((waiter, hint)),
+            fx,
+        );
+        self.waiters[waiter] = WaiterSlot::Waiting {
+            job: id,
+            waker: None,
+        };
+        Ok(waiter)
+    }
+
+    fn new_job(
+        &mut self,
+        key: K,
+        hash: u64,
+        priority: Priority,
+        prefetch_hint: Option<u64>,
+        waiter: Option<(usize, u64)>,
+        fx: &mut Effects<K>,
+    ) -> usize {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let entry = self.jobs.vacant_entry();
+        let id = entry.key();
+        let ticket = self.queue.push(id, priority);
+        self.events.send(&key, EventKind::Queued(priority));
+        entry.insert(Job {
+            key,
+            hash,
+            seq,
+            phase: Phase::Queued(ticket),
+            prefetch_hint,
+            waiters: waiter.into_iter().collect(),
+            priority,
+            attempts: 0,
+            created: Instant::now(),
+            shared: Arc::new(JobShared::new(priority)),
+        });
+        let jobs = &self.jobs;
+        self.keys.insert_unique(hash, id, |&id| jobs[id].hash);
+        self.dispatch(fx);
+        id
+    }
+
+    // ---- waiters --------------------------------------------------------------------------------
+
+    /// Polls waiter `waiter`: its answer if the job ended, else remembers `waker`.
+    pub(crate) fn poll_waiter(&mut self, waiter: usize, waker: &Waker) -> Poll<Kept<V, E>> {
+        match &mut self.waiters[waiter] {
+            WaiterSlot::Waiting { waker: slot, .. } => {
+                if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
+                    *slot = Some(waker.clone());
+                }
+                Poll::Pending
+            }
+            WaiterSlot::Ready(_) => match self.waiters.remove(waiter) {
+                WaiterSlot::Ready(kept) => Poll::Ready(kept),
+                WaiterSlot::Waiting { .. } => unreachable!("slot was just seen ready"),
+            },
+        }
+    }
+
+    /// A waiter went away (its future was dropped) before taking its answer.
+    pub(crate) fn drop_waiter(&mut self, waiter: usize, fx: &mut Effects<K>) {
+        if let WaiterSlot::Waiting { job, .. } = self.waiters.remove(waiter) {
+            let shift = self.jobs[job].remove_waiter(waiter);
+            self.on_shift(job, shift, fx);
+        }
+    }
+
+    /// Applies a change of a job's interests to the queue, the slot accounting and the events.
+    fn on_shift(&mut self, id: usize, shift: Shift, fx: &mut Effects<K>) {
+        let job = &mut self.jobs[id];
+        let priority = job.priority;
+        match shift {
+            Shift::Same => return,
+            Shift::Orphaned => {
+                if !job.is_running() {
+                    self.discard(id, fx);
+                }
+                return;
+            }
+            Shift::Rehinted | Shift::Promoted | Shift::Demoted => {}
+        }
+        match job.phase {
+            Phase::Queued(ticket) => {
+                self.queue.remove(ticket);
+                job.phase = Phase::Queued(self.queue.push(id, priority));
+            }
+            Phase::Running { .. } if shift != Shift::Rehinted => {
+                let (from, to) = match shift {
+                    Shift::Promoted => (Class::Prefetch, Class::Demand),
+                    _ => (Class::Demand, Class::Prefetch),
+                };
+                self.running[from.index()] -= 1;
+                self.running[to.index()] += 1;
+            }
+            Phase::Running { .. } | Phase::Backoff { .. } => {}
+        }
+        match shift {
+            Shift::Promoted => {
+                self.counters.promoted += 1;
+                self.events
+                    .send(&self.jobs[id].key, EventKind::Promoted(priority));
+            }
+            Shift::Demoted => {
+                self.counters.demoted += 1;
+                self.events
+                    .send(&self.jobs[id].key, EventKind::Demoted(priority));
+            }
+            _ => {}
+        }
+        self.dispatch(fx);
+    }
+
+    // ---- slots ----------------------------------------------------------------------------------
+
+    /// Starts queued jobs while capacity allows: demand first; prefetch only within its limit.
+    fn dispatch(&mut self, fx: &mut Effects<K>) {
+        while self.running[0] + self.running[1] < self.concurrency {
+            let id = match self.queue.pop(Class::Demand) {
+                Some(id) => id,
+                None if self.running[Class::Prefetch.index()] < self.prefetch_limit => {
+                    match self.queue.pop(Class::Prefetch) {
+                        Some(id) => id,
+                        None => return,
+                    }
+                }
+                None => return,
+            };
+            let job = &mut self.jobs[id];
+            job.attempts += 1;
+            let attempt = job.attempts;
+            job.phase = Phase::Running { attempt };
+            self.running[job.priority.class.index()] += 1;
+            self.counters.attempts += 1;
+            self.events.send(&job.key, EventKind::Started { attempt });
+            fx.start.push(Start {
+                id,
+                seq: job.seq,
+                attempt,
+                key: job.key.clone(),
+                shared: Arc::clone(&job.shared),
+            });
+        }
+    }
+
+    /// Ends an attempt: keeps or forgets the outcome, answers the waiters or schedules a retry, and
+    /// hands the slot on.
+    pub(crate) fn finish(
+        &mut self,
+        id: usize,
+        seq: u64,
+        end: AttemptEnd<V, E>,
+        store: &Store<K, V, E>,
+        hash_of: impl Fn(&K) -> u64,
+        fx: &mut Effects<K>,
+    ) {
+        let job = &mut self.jobs[id];
+        debug_assert_eq!(job.seq, seq, "a worker finished a job it did not run");
+        let Phase::Running { attempt } = job.phase else {
+            unreachable!("only a running job can finish an attempt")
+        };
+        self.running[job.priority.class.index()] -= 1;
+        match end {
+            AttemptEnd::Succeeded(value) => {
+                self.counters.succeeded += 1;
+                self.events
+                    .send(&self.jobs[id].key, EventKind::Succeeded { attempt });
+                self.complete(id, Ok(value), Some((store, &hash_of)), fx);
+            }
+            AttemptEnd::Permanent(error) => {
+                self.counters.failed += 1;
+                let kind = EventKind::Failed {
+                    attempt,
+                    permanent: true,
+                    panicked: false,
+                };
+                self.events.send(&self.jobs[id].key, kind);
+                self.complete(id, Err(Error::Failed(error)), Some((store, &hash_of)), fx);
+            }
+            AttemptEnd::Transient(error) => {
+                if attempt < self.retry.max_attempts() && job.interest().is_some() {
+                    let delay = self.retry.delay_after(attempt);
+                    job.phase = Phase::Backoff { attempt };
+                    self.backing_off += 1;
+                    self.counters.retries += 1;
+                    self.events
+                        .send(&self.jobs[id].key, EventKind::Retrying { attempt, delay });
+                    fx.backoff.push((id, seq, delay));
+                } else {
+                    self.counters.failed += 1;
+                    let kind = EventKind::Failed {
+                        attempt,
+                        permanent: false,
+                        panicked: false,
+                    };
+                    self.events.send(&self.jobs[id].key, kind);
+                    self.complete(id, Err(Error::Failed(error)), None, fx);
+                }
+            }
+            AttemptEnd::Panicked(message) => {
+                self.counters.panicked += 1;
+                let kind = EventKind::Failed {
+                    attempt,
+                    permanent: false,
+                    panicked: true,
+                };
+                self.events.send(&self.jobs[id].key, kind);
+                self.complete(id, Err(Error::Panicked(message)), None, fx);
+            }
+        }
+        self.dispatch(fx);
+    }
+
+    /// A backoff delay is over: queue the job again at its current priority.
+    pub(crate) fn end_backoff(&mut self, id: usize, seq: u64, fx: &mut Effects<K>) {
+        let Some(job) = self.jobs.get_mut(id) else {
+            return;
+        };
+        if job.seq != seq || !matches!(job.phase, Phase::Backoff { .. }) {
+            return; // cancelled while backing off; the id may belong to a newer job
+        }
+        self.backing_off -= 1;
+        job.phase = Phase::Queued(self.queue.push(id, job.priority));
+        self.dispatch(fx);
+    }
+
+    /// Removes a finished job and answers its waiters; with `keep`, stores the outcome first.
+    fn complete(
+        &mut self,
+        id: usize,
+        outcome: Kept<V, E>,
+        keep: Option<(&Store<K, V, E>, &dyn Fn(&K) -> u64)>,
+        fx: &mut Effects<K>,
+    ) {
+        let job = self.remove_job(id, fx);
+        for &(waiter, _) in &job.waiters {
+            let slot = mem::replace(
+                &mut self.waiters[waiter],
+                WaiterSlot::Ready(outcome.clone()),
+            );
+            if let WaiterSlot::Waiting {
+                waker: Some(waker), ..
+            } = slot
+            {
+                fx.wake.push(waker);
+            }
+        }
+        if let Some((store, hash_of)) = keep {
+            store.insert(job.hash, job.key, outcome, hash_of);
+        }
+    }
+
+    /// Removes a job that has not finished and holds no slot; its waiters get `Cancelled`.
+    fn discard(&mut self, id: usize, fx: &mut Effects<K>) {
+        match self.jobs[id].phase {
+            Phase::Queued(ticket) => {
+                self.queue.remove(ticket);
+            }
+            Phase::Backoff { .. } => self.backing_off -= 1,
+            Phase::Running { .. } => unreachable!("a running job always finishes"),
+        }
+        self.counters.cancelled += 1;
+        self.events.send(&self.jobs[id].key, EventKind::Cancelled);
+        self.complete(id, Err(Error::Cancelled), None, fx);
+    }
+
+    fn remove_job(&mut self, id: usize, fx: &mut Effects<K>) -> Job<K> {
+        let job = self.jobs.remove(id);
+        match self.keys.find_entry(job.hash, |&i| i == id) {
+            Ok(entry) => {
+                entry.remove();
+            }
+            Err(_) => unreachable!("every job is indexed by its key"),
+        }
+        fx.idle = self.jobs.is_empty();
+        job
+    }
+
+    // ---- cancel and close -----------------------------------------------------------------------
+
+    /// Removes the job of `key` if it is queued or backing off and nobody waits on it.
+    pub(crate) fn cancel(&mut self, hash: u64, key: &K, fx: &mut Effects<K>) -> bool {
+        match self.find(hash, key) {
+            Some(id) if self.jobs[id].waiters.is_empty() && !self.jobs[id].is_running() => {
+                self.discard(id, fx);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Refuses new work from now on and drops every job that is not running and has no waiter.
+    pub(crate) fn close(&mut self, fx: &mut Effects<K>) {
+        self.closed = true;
+        let idle: Vec<usize> = self
+            .jobs
+            .iter()
+            .filter(|(_, job)| job.waiters.is_empty() && !job.is_running())
+            .map(|(id, _)| id)
+            .collect();
+        for id in idle {
+            self.discard(id, fx);
+        }
+    }
+
+    // ---- observation ----------------------------------------------------------------------------
+
+    pub(crate) fn stats(&self) -> Stats {
+        Stats {
+            queued_prefetch: self.queue.len(Class::Prefetch),
+            queued_demand: self.queue.len(Class::Demand),
+            running_prefetch: self.running[Class::Prefetch.index()],
+            running_demand: self.running[Class::Demand.index()],
+            backing_off: self.backing_off,
+            waiters: self.waiters.len(),
+            ..self.counters.clone()
+        }
+    }
+
+    pub(crate) fn snapshot(&self) -> Vec<InFlight<K>> {
+        let now = Instant::now();
+        let mut list: Vec<InFlight<K>> = self
+            .jobs
+            .iter()
+            .map(|(_, job)| InFlight {
+                key: job.key.clone(),
+                state: match job.phase {
+                    Phase::Queued(_) => JobState::Queued,
+                    Phase::Running { attempt } => JobState::Running { attempt },
+                    Phase::Backoff { attempt } => JobState::Backoff { attempt },
+                },
+                priority: job.priority,
+                age: now.saturating_duration_since(job.created),
+                waiters: job.waiters.len(),
+                progress: (job.shared.bytes(), job.shared.total()),
+            })
+            .collect();
+        list.sort_by(|a, b| b.age.cmp(&a.age));
+        list
+    }
+}

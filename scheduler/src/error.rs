@@ -1,0 +1,123 @@
+//! Errors returned to waiters, and configuration errors.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
+
+/// Why a request for a key did not produce a value.
+///
+/// Cheap to clone: every waiter of a failed attempt receives the same shared error.
+#[derive(Debug)]
+pub enum Error<E> {
+    /// The fetcher returned this error on the last attempt (after retries, or at once when it was
+    /// classified [`ErrorClass::Permanent`]).
+    Failed(Arc<E>),
+    /// The fetcher panicked; the payload's message, if it was a string.
+    Panicked(Arc<str>),
+    /// The scheduler was closed before this request could be served.
+    Closed,
+    /// The job was removed before it ran (by [`cancel`](crate::Scheduler::cancel) or
+    /// [`close`](crate::Scheduler::close)).
+    Cancelled,
+}
+
+impl<E> Clone for Error<E> {
+    fn clone(&self) -> Self {
+        match self {
+            Error::Failed(e) => Error::Failed(Arc::clone(e)),
+            Error::Panicked(m) => Error::Panicked(Arc::clone(m)),
+            Error::Closed => Error::Closed,
+            Error::Cancelled => Error::Cancelled,
+        }
+    }
+}
+
+impl<E> Error<E> {
+    /// The fetcher's own error, when there is one.
+    pub fn fetch_error(&self) -> Option<&Arc<E>> {
+        match self {
+            Error::Failed(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for Error<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Failed(e) => e.fmt(f),
+            Error::Panicked(msg) => write!(f, "the fetcher panicked: {msg}"),
+            Error::Closed => f.write_str("the scheduler is closed"),
+            Error::Cancelled => f.write_str("the job was cancelled before it ran"),
+        }
+    }
+}
+
+impl<E: StdError + 'static> StdError for Error<E> {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match self {
+            Error::Failed(e) => Some(&**e),
+            _ => None,
+        }
+    }
+}
+
+/// How a fetch error is treated; decided by the classify function given to the
+/// [`Builder`](crate::Builder).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Worth retrying (timeouts, resets, 5xx). After the last attempt the key becomes absent again,
+    /// so a later request starts afresh.
+    Transient,
+    /// Retrying cannot help (404, integrity mismatch): the error is kept like a result and returned
+    /// to every later request until [`forget`](crate::Scheduler::forget).
+    Permanent,
+}
+
+/// A [`Builder`](crate::Builder) setting that cannot work.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigError {
+    /// `concurrency` was 0: no job could ever run.
+    ZeroConcurrency,
+    /// `reserved_for_demand` was not below `concurrency`, so prefetches could never run.
+    ReserveTooLarge {
+        /// The total number of slots.
+        concurrency: usize,
+        /// The reserve that was asked for.
+        reserved_for_demand: usize,
+    },
+    /// The retry policy allowed zero attempts.
+    ZeroAttempts,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::ZeroConcurrency => f.write_str("concurrency must be at least 1"),
+            ConfigError::ReserveTooLarge {
+                concurrency,
+                reserved_for_demand,
+            } => write!(
+                f,
+                "reserved_for_demand ({reserved_for_demand}) must be below concurrency ({concurrency}), \
+                 or prefetches could never run"
+            ),
+            ConfigError::ZeroAttempts => {
+                f.write_str("the retry policy must allow at least 1 attempt")
+            }
+        }
+    }
+}
+
+impl StdError for ConfigError {}
+
+/// Turns a panic payload into the message waiters receive.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> Arc<str> {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        Arc::from(*s)
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        Arc::from(s.as_str())
+    } else {
+        Arc::from("(non-string panic payload)")
+    }
+}

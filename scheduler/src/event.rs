@@ -1,0 +1,133 @@
+//! Observation: one event per happening, delivered to every subscriber.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_lite::Stream;
+
+use crate::priority::Priority;
+use crate::sync::{Arc, AtomicBool, Ordering};
+
+/// Something that happened to a key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event<K> {
+    /// The key it happened to.
+    pub key: K,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// What happened; see the transition table in the crate docs for when each is sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    /// A new job was queued at this priority.
+    Queued(Priority),
+    /// A request joined a job already in flight without raising its class.
+    Joined(Priority),
+    /// A demand raised the job from `Prefetch` to `Demand` (queued or running).
+    Promoted(Priority),
+    /// The last demand waiter left; the job fell back to `Prefetch` priority.
+    Demoted(Priority),
+    /// Attempt number `attempt` got a slot and started.
+    Started {
+        /// 1-based attempt number.
+        attempt: u32,
+    },
+    /// The fetcher reported progress.
+    Progress {
+        /// Bytes so far.
+        bytes: u64,
+        /// Total bytes, if known.
+        total: Option<u64>,
+    },
+    /// Attempt `attempt` failed transiently; the next starts after `delay`.
+    Retrying {
+        /// The attempt that failed.
+        attempt: u32,
+        /// The backoff before the job queues again.
+        delay: Duration,
+    },
+    /// The job succeeded on attempt `attempt`; the value is kept.
+    Succeeded {
+        /// The attempt that succeeded.
+        attempt: u32,
+    },
+    /// The job failed for good on attempt `attempt`.
+    Failed {
+        /// The last attempt.
+        attempt: u32,
+        /// Whether the error is kept (classified permanent) rather than forgotten.
+        permanent: bool,
+        /// Whether the fetcher panicked.
+        panicked: bool,
+    },
+    /// The job left the queue without finishing: cancelled, dropped by `close`, or nobody wanted it
+    /// any more.
+    Cancelled,
+}
+
+/// A stream of every [`Event`] from the moment it was created; from
+/// [`Scheduler::events`](crate::Scheduler::events).
+///
+/// Unbounded: a subscriber that stops reading makes events pile up, so drop it when done. The
+/// stream ends when the scheduler and all its jobs are gone. Cancel-safe: dropping a `next()` future
+/// loses no event.
+pub struct Events<K> {
+    receiver: Pin<Box<async_channel::Receiver<Event<K>>>>,
+}
+
+impl<K> Stream for Events<K> {
+    type Item = Event<K>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.receiver.as_mut().poll_next(cx)
+    }
+}
+
+impl<K> Events<K> {
+    /// Takes the next event if one is waiting. Never waits.
+    pub fn try_next(&self) -> Option<Event<K>> {
+        self.receiver.try_recv().ok()
+    }
+}
+
+/// The subscribers; lives inside the scheduler lock so events are sent in transition order.
+pub(crate) struct Broadcast<K> {
+    senders: Vec<async_channel::Sender<Event<K>>>,
+    /// Mirrors `!senders.is_empty()` for readers outside the lock (progress reports).
+    listening: Arc<AtomicBool>,
+}
+
+impl<K: Clone> Broadcast<K> {
+    pub(crate) fn new(listening: Arc<AtomicBool>) -> Self {
+        Broadcast {
+            senders: Vec::new(),
+            listening,
+        }
+    }
+
+    pub(crate) fn subscribe(&mut self) -> Events<K> {
+        let (sender, receiver) = async_channel::unbounded();
+        self.senders.push(sender);
+        self.listening.store(true, Ordering::Relaxed);
+        Events {
+            receiver: Box::pin(receiver),
+        }
+    }
+
+    /// Sends to every live subscriber; costs one branch when there is none.
+    pub(crate) fn send(&mut self, key: &K, kind: EventKind) {
+        if self.senders.is_empty() {
+            return;
+        }
+        let event = Event {
+            key: key.clone(),
+            kind,
+        };
+        self.senders.retain(|s| s.try_send(event.clone()).is_ok());
+        if self.senders.is_empty() {
+            self.listening.store(false, Ordering::Relaxed);
+        }
+    }
+}

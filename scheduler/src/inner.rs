@@ -1,0 +1,84 @@
+//! What every handle, waiter and worker of one scheduler shares.
+
+use std::hash::{BuildHasher, Hash};
+
+use crate::core::{Core, Effects, Start};
+use crate::error::ErrorClass;
+use crate::fetch::DynFetch;
+use crate::runtime::Runtime;
+use crate::store::Store;
+use crate::sync::{Arc, AtomicBool, AtomicU64, Mutex, MutexGuard, lock};
+use crate::worker;
+
+/// Decides whether a fetch error is worth a retry.
+pub(crate) type Classify<E> = Box<dyn Fn(&E) -> ErrorClass + Send + Sync>;
+
+pub(crate) struct Inner<K, V, E> {
+    pub(crate) core: Mutex<Core<K, V, E>>,
+    pub(crate) store: Store<K, V, E>,
+    pub(crate) hasher: foldhash::fast::RandomState,
+    pub(crate) runtime: Arc<dyn Runtime>,
+    pub(crate) fetcher: Box<dyn DynFetch<K, V, E>>,
+    pub(crate) classify: Option<Classify<E>>,
+    /// Notified when the last in-flight job ends.
+    pub(crate) idle: event_listener::Event,
+    /// Whether anybody subscribed to events; read without the lock by progress reports.
+    pub(crate) listening: Arc<AtomicBool>,
+    /// `get`s answered from the store without the lock.
+    pub(crate) hits: AtomicU64,
+}
+
+impl<K, V, E> Inner<K, V, E>
+where
+    K: Clone + Eq + Hash + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    E: Send + Sync + 'static,
+{
+    pub(crate) fn hash(&self, key: &K) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Core<K, V, E>> {
+        lock(&self.core)
+    }
+
+    pub(crate) fn classify(&self, error: &E) -> ErrorClass {
+        self.classify
+            .as_ref()
+            .map_or(ErrorClass::Transient, |classify| classify(error))
+    }
+
+    /// Carries out what a locked section decided, after the lock is gone.
+    pub(crate) fn apply(self: &Arc<Self>, fx: Effects<K>) {
+        let Effects {
+            wake,
+            start,
+            backoff,
+            idle,
+        } = fx;
+        for waker in wake {
+            waker.wake();
+        }
+        for job in start {
+            self.spawn_worker(job);
+        }
+        for (id, seq, delay) in backoff {
+            let inner = Arc::clone(self);
+            let sleep = self.runtime.sleep(delay);
+            self.runtime.spawn(Box::pin(async move {
+                sleep.await;
+                let mut fx = Effects::new();
+                inner.lock().end_backoff(id, seq, &mut fx);
+                inner.apply(fx);
+            }));
+        }
+        if idle {
+            self.idle.notify(usize::MAX);
+        }
+    }
+
+    pub(crate) fn spawn_worker(self: &Arc<Self>, start: Start<K>) {
+        self.runtime
+            .spawn(Box::pin(worker::run(Arc::clone(self), start)));
+    }
+}

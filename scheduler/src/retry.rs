@@ -1,0 +1,115 @@
+//! The retry policy: how many attempts, and how long to wait between them.
+
+use std::time::Duration;
+
+/// Attempts and exponential backoff with jitter for transient failures.
+///
+/// After attempt `n` fails with a [`Transient`](crate::ErrorClass::Transient) error and `n` is below
+/// [`max_attempts`](Self::new), the job waits `min(max_delay, base_delay * 2^(n-1))` — with jitter,
+/// a uniformly random duration between half of that and all of it — holding no slot, then queues
+/// again at its current priority. Its waiters keep waiting and see only the final outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub(crate) max_attempts: u32,
+    pub(crate) base_delay: Duration,
+    pub(crate) max_delay: Duration,
+    pub(crate) jitter: bool,
+}
+
+impl RetryPolicy {
+    /// At most `max_attempts` attempts in all (`1` means no retry), 100 ms base delay, 10 s cap,
+    /// jitter on.
+    pub const fn new(max_attempts: u32) -> Self {
+        RetryPolicy {
+            max_attempts,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(10),
+            jitter: true,
+        }
+    }
+
+    /// One attempt, no retry.
+    pub const fn never() -> Self {
+        RetryPolicy::new(1)
+    }
+
+    /// The delay before the second attempt; doubles for each further one.
+    pub const fn base_delay(mut self, delay: Duration) -> Self {
+        self.base_delay = delay;
+        self
+    }
+
+    /// The longest delay between two attempts.
+    pub const fn max_delay(mut self, delay: Duration) -> Self {
+        self.max_delay = delay;
+        self
+    }
+
+    /// Whether to randomize each delay (between half and all of it) so that many keys failing
+    /// together do not retry in lockstep.
+    pub const fn jitter(mut self, jitter: bool) -> Self {
+        self.jitter = jitter;
+        self
+    }
+
+    /// The number of attempts allowed in all.
+    pub const fn max_attempts(&self) -> u32 {
+        self.max_attempts
+    }
+
+    /// The wait after failed attempt number `attempt` (1-based).
+    pub fn delay_after(&self, attempt: u32) -> Duration {
+        let shift = attempt.saturating_sub(1).min(31);
+        let full = self
+            .base_delay
+            .saturating_mul(1u32 << shift)
+            .min(self.max_delay);
+        if self.jitter && !full.is_zero() {
+            let half = full / 2;
+            let spread = (full - half).as_nanos().min(u128::from(u64::MAX)) as u64;
+            half + Duration::from_nanos(fastrand::u64(0..=spread))
+        } else {
+            full
+        }
+    }
+}
+
+impl Default for RetryPolicy {
+    /// Three attempts, 100 ms base delay, 10 s cap, jitter on.
+    fn default() -> Self {
+        RetryPolicy::new(3)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delay_doubles_and_caps() {
+        let p = RetryPolicy::new(10)
+            .base_delay(Duration::from_millis(10))
+            .max_delay(Duration::from_millis(50))
+            .jitter(false);
+        assert_eq!(p.delay_after(1), Duration::from_millis(10));
+        assert_eq!(p.delay_after(2), Duration::from_millis(20));
+        assert_eq!(p.delay_after(3), Duration::from_millis(40));
+        assert_eq!(p.delay_after(4), Duration::from_millis(50));
+        assert_eq!(p.delay_after(400), Duration::from_millis(50));
+    }
+
+    #[test]
+    fn jitter_stays_between_half_and_full() {
+        let p = RetryPolicy::new(3).base_delay(Duration::from_millis(100));
+        let mut seen_below_full = false;
+        for _ in 0..200 {
+            let d = p.delay_after(2);
+            assert!(
+                d >= Duration::from_millis(100) && d <= Duration::from_millis(200),
+                "{d:?}"
+            );
+            seen_below_full |= d < Duration::from_millis(199);
+        }
+        assert!(seen_below_full, "jitter never moved the delay");
+    }
+}

@@ -1,0 +1,211 @@
+//! The public handle.
+
+use std::fmt;
+use std::hash::Hash;
+
+use crate::builder::Builder;
+use crate::core::{Effects, Prefetched};
+use crate::drain::Drain;
+use crate::error::Error;
+use crate::event::Events;
+use crate::inner::Inner;
+use crate::stats::{InFlight, Stats};
+use crate::sync::{Arc, Ordering};
+use crate::wait::{GetAll, Wait};
+
+/// Schedules fetches of keys `K` producing values `V` or errors `E`: one fetch per key in flight,
+/// demand before prefetch, results kept.
+///
+/// A cheap handle (`Clone` is an `Arc` clone); all clones drive the same scheduler. Jobs keep
+/// running when every handle is dropped; their results are then unreachable.
+///
+/// See the [crate docs](crate) for the semantics and an example.
+pub struct Scheduler<K, V, E> {
+    inner: Arc<Inner<K, V, E>>,
+}
+
+impl<K, V, E> Clone for Scheduler<K, V, E> {
+    fn clone(&self) -> Self {
+        Scheduler {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<K, V, E> Scheduler<K, V, E>
+where
+    K: Clone + Eq + Hash + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    E: Send + Sync + 'static,
+{
+    /// Starts configuring a scheduler.
+    pub fn builder() -> Builder<K, V, E> {
+        Builder::default()
+    }
+
+    pub(crate) fn from_inner(inner: Arc<Inner<K, V, E>>) -> Self {
+        Scheduler { inner }
+    }
+
+    /// "I will probably need `key`": queues it at `Prefetch` priority unless it is already queued,
+    /// running or done. Idempotent.
+    ///
+    /// Never waits (a plain function: call it from a resolver's hot loop). The job runs on its own
+    /// task; nothing needs to be polled.
+    pub fn prefetch(&self, key: K) -> Prefetched {
+        self.prefetch_with_hint(key, 0)
+    }
+
+    /// [`prefetch`](Self::prefetch) with a hint: among prefetches, larger hints run first (e.g. the
+    /// tarball size, for largest-first). A second prefetch with a larger hint raises the job's.
+    pub fn prefetch_with_hint(&self, key: K, hint: u64) -> Prefetched {
+        let hash = self.inner.hash(&key);
+        if self.inner.store.contains(hash, &key) {
+            return Prefetched::Done;
+        }
+        let mut fx = Effects::new();
+        let outcome = {
+            let mut core = self.inner.lock();
+            if self.inner.store.contains(hash, &key) {
+                Prefetched::Done
+            } else {
+                core.prefetch(key, hash, hint, &mut fx)
+            }
+        };
+        self.inner.apply(fx);
+        outcome
+    }
+
+    /// "I need `key` now": answers from the kept result, joins the job in flight (promoting a queued
+    /// prefetch to `Demand` in O(1)), or queues a new job at `Demand`.
+    ///
+    /// The demand is registered when `get` is called; the returned [`Wait`] resolves to the value
+    /// or the error every waiter of that job receives. Cancel-safe: dropping the `Wait` withdraws
+    /// the demand and never cancels a running download. Waits until the job ends; after
+    /// [`close`](Self::close), a key not already in flight is refused with [`Error::Closed`].
+    pub fn get(&self, key: K) -> Wait<K, V, E> {
+        self.get_with_hint(key, 0)
+    }
+
+    /// [`get`](Self::get) with a hint: among demands, larger hints run first.
+    pub fn get_with_hint(&self, key: K, hint: u64) -> Wait<K, V, E> {
+        let hash = self.inner.hash(&key);
+        if let Some(kept) = self.inner.store.get(hash, &key) {
+            self.inner.hits.fetch_add(1, Ordering::Relaxed);
+            return Wait::ready(kept);
+        }
+        let mut fx = Effects::new();
+        let wait = {
+            let mut core = self.inner.lock();
+            if let Some(kept) = self.inner.store.get(hash, &key) {
+                self.inner.hits.fetch_add(1, Ordering::Relaxed);
+                Wait::ready(kept)
+            } else {
+                match core.demand(key, hash, hint, &mut fx) {
+                    Ok(waiter) => Wait::waiting(Arc::clone(&self.inner), waiter),
+                    Err(error) => Wait::ready(Err(error)),
+                }
+            }
+        };
+        self.inner.apply(fx);
+        wait
+    }
+
+    /// [`get`](Self::get) for every key at once; yields `(key, result)` in completion order.
+    ///
+    /// All demands are registered before this returns. Cancel-safe like [`Wait`]. The stream waits
+    /// as long as its slowest key.
+    pub fn get_all(&self, keys: impl IntoIterator<Item = K>) -> GetAll<K, V, E> {
+        GetAll::new(
+            keys.into_iter()
+                .map(|key| (key.clone(), self.get(key)))
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    /// [`get`](Self::get) for synchronous code: blocks the calling thread until the answer is in.
+    ///
+    /// A kept result returns at once without touching any runtime. Otherwise it parks the thread
+    /// while the job runs on the runtime's tasks: **it waits forever if called on the only thread
+    /// that drives those tasks** (a current-thread runtime's own thread). Use it from a thread pool.
+    pub fn get_blocking(&self, key: K) -> Result<V, Error<E>> {
+        futures_lite::future::block_on(self.get(key))
+    }
+
+    /// The kept value of `key`, if its job succeeded. Never waits and takes no scheduler lock: one
+    /// hash and one read lock of a shard. A key kept as a permanent error returns `None`; `get`
+    /// returns that error.
+    pub fn peek(&self, key: &K) -> Option<V> {
+        self.inner.store.get_value(self.inner.hash(key), key)
+    }
+
+    /// Removes the job of `key` if it is queued (or waiting out a retry delay) and no `get` waits on
+    /// it. Returns whether it did. A running job is never cancelled. Never waits.
+    pub fn cancel(&self, key: &K) -> bool {
+        let hash = self.inner.hash(key);
+        let mut fx = Effects::new();
+        let cancelled = self.inner.lock().cancel(hash, key, &mut fx);
+        self.inner.apply(fx);
+        cancelled
+    }
+
+    /// Drops the kept value or permanent error of `key`, so the next request fetches it again.
+    /// Returns whether anything was kept. Does not touch a job in flight. Never waits.
+    pub fn forget(&self, key: &K) -> bool {
+        self.inner.store.remove(self.inner.hash(key), key)
+    }
+
+    /// Stops taking new work: later `prefetch`es and `get`s of keys not in flight are refused with
+    /// [`Prefetched::Closed`] / [`Error::Closed`]; every job that is not running and that nobody
+    /// awaits (the queued prefetches) is dropped. Running jobs, and queued jobs somebody awaits,
+    /// still finish. Kept results stay readable. Idempotent; never waits.
+    pub fn close(&self) {
+        let mut fx = Effects::new();
+        self.inner.lock().close(&mut fx);
+        self.inner.apply(fx);
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.inner.lock().is_closed()
+    }
+
+    /// A future that resolves once nothing is queued, running or backing off. See [`Drain`] for
+    /// when it can wait forever (after `close`, only on a fetcher that never completes).
+    pub fn drain(&self) -> Drain<K, V, E> {
+        Drain::new(Arc::clone(&self.inner))
+    }
+
+    /// Counters and gauges. Takes the scheduler lock briefly; never waits otherwise.
+    pub fn stats(&self) -> Stats {
+        let mut stats = self.inner.lock().stats();
+        stats.hits += self.inner.hits.load(Ordering::Relaxed);
+        stats.kept = self.inner.store.len();
+        stats
+    }
+
+    /// Every in-flight job, oldest first, with its state, priority, age and waiters: what to print
+    /// when an install seems stuck. Never waits.
+    pub fn snapshot(&self) -> Vec<InFlight<K>> {
+        self.inner.lock().snapshot()
+    }
+
+    /// Subscribes to every [`Event`](crate::Event) from now on. With no subscriber, events cost one
+    /// branch each and no allocation.
+    pub fn events(&self) -> Events<K> {
+        self.inner.lock().events.subscribe()
+    }
+}
+
+impl<K, V, E> fmt::Debug for Scheduler<K, V, E>
+where
+    K: Clone + Eq + Hash + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    E: Send + Sync + 'static,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scheduler")
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
