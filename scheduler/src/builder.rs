@@ -105,7 +105,7 @@ where
             core: Mutex::new(Core::new(concurrency, reserved, self.retry, events)),
             store: Store::new(),
             hasher: foldhash::fast::RandomState::default(),
-            runtime: Arc::new(runtime),
+            runtime: Box::new(runtime),
             fetcher: Box::new(fetcher),
             classify: self.classify,
             idle: event_listener::Event::new(),

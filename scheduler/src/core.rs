@@ -36,9 +36,9 @@ pub(crate) struct Start<K> {
 /// How an attempt ended, classified.
 pub(crate) enum AttemptEnd<V, E> {
     Succeeded(V),
-    Permanent(Arc<E>),
-    Transient(Arc<E>),
-    Panicked(Arc<str>),
+    Permanent(std::sync::Arc<E>),
+    Transient(std::sync::Arc<E>),
+    Panicked(std::sync::Arc<str>),
 }
 
 /// Work to do once the lock is released.
@@ -272,18 +272,20 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
 
     /// Applies a change of a job's interests to the queue, the slot accounting and the events.
     fn on_shift(&mut self, id: usize, shift: Shift, fx: &mut Effects<K>) {
-        let job = &mut self.jobs[id];
-        let priority = job.priority;
-        match shift {
-            Shift::Same => return,
-            Shift::Orphaned => {
-                if !job.is_running() {
-                    self.discard(id, fx);
-                }
-                return;
-            }
-            Shift::Rehinted | Shift::Promoted | Shift::Demoted => {}
+        if shift == Shift::Same {
+            return;
         }
+        let job = &mut self.jobs[id];
+        // Not running and nobody waits: with no interest left, or after `close`, it goes.
+        let unwanted = !job.is_running() && job.waiters.is_empty() && (shift == Shift::Orphaned || self.closed);
+        if unwanted {
+            self.discard(id, fx);
+            return;
+        }
+        if shift == Shift::Orphaned {
+            return; // running: it finishes and its result is kept
+        }
+        let priority = job.priority;
         match job.phase {
             Phase::Queued(ticket) => {
                 self.queue.remove(ticket);
@@ -334,6 +336,7 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
             job.attempts += 1;
             let attempt = job.attempts;
             job.phase = Phase::Running { attempt };
+            job.shared.reset_progress();
             self.running[job.priority.class.index()] += 1;
             self.counters.attempts += 1;
             self.events.send(&job.key, EventKind::Started { attempt });
@@ -382,7 +385,8 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
                 self.complete(id, Err(Error::Failed(error)), Some((store, &hash_of)), fx);
             }
             AttemptEnd::Transient(error) => {
-                if attempt < self.retry.max_attempts() && job.interest().is_some() {
+                let wanted = if self.closed { !job.waiters.is_empty() } else { job.interest().is_some() };
+                if attempt < self.retry.max_attempts() && wanted {
                     let delay = self.retry.delay_after(attempt);
                     job.phase = Phase::Backoff { attempt };
                     self.backing_off += 1;

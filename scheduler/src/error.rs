@@ -32,6 +32,19 @@ impl<E> Clone for Error<E> {
     }
 }
 
+impl<E: PartialEq> PartialEq for Error<E> {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Error::Failed(a), Error::Failed(b)) => a == b,
+            (Error::Panicked(a), Error::Panicked(b)) => a == b,
+            (Error::Closed, Error::Closed) | (Error::Cancelled, Error::Cancelled) => true,
+            _ => false,
+        }
+    }
+}
+
+impl<E: Eq> Eq for Error<E> {}
+
 impl<E> Error<E> {
     /// The fetcher's own error, when there is one.
     pub fn fetch_error(&self) -> Option<&Arc<E>> {

@@ -92,6 +92,11 @@ impl JobShared {
         *lock(&self.priority) = priority;
     }
 
+    pub(crate) fn reset_progress(&self) {
+        self.bytes.store(0, Ordering::Relaxed);
+        self.total.store(NO_TOTAL, Ordering::Relaxed);
+    }
+
     pub(crate) fn bytes(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
     }
@@ -110,12 +115,12 @@ impl JobShared {
 #[derive(Clone)]
 pub struct JobContext {
     shared: Arc<JobShared>,
-    sink: Arc<dyn ProgressSink>,
+    sink: std::sync::Arc<dyn ProgressSink>,
     attempt: u32,
 }
 
 impl JobContext {
-    pub(crate) fn new(shared: Arc<JobShared>, sink: Arc<dyn ProgressSink>, attempt: u32) -> Self {
+    pub(crate) fn new(shared: Arc<JobShared>, sink: std::sync::Arc<dyn ProgressSink>, attempt: u32) -> Self {
         JobContext {
             shared,
             sink,

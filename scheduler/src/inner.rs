@@ -17,7 +17,7 @@ pub(crate) struct Inner<K, V, E> {
     pub(crate) core: Mutex<Core<K, V, E>>,
     pub(crate) store: Store<K, V, E>,
     pub(crate) hasher: foldhash::fast::RandomState,
-    pub(crate) runtime: Arc<dyn Runtime>,
+    pub(crate) runtime: Box<dyn Runtime>,
     pub(crate) fetcher: Box<dyn DynFetch<K, V, E>>,
     pub(crate) classify: Option<Classify<E>>,
     /// Notified when the last in-flight job ends.
@@ -49,7 +49,7 @@ where
     }
 
     /// Carries out what a locked section decided, after the lock is gone.
-    pub(crate) fn apply(self: &Arc<Self>, fx: Effects<K>) {
+    pub(crate) fn apply(this: &Arc<Self>, fx: Effects<K>) {
         let Effects {
             wake,
             start,
@@ -60,25 +60,25 @@ where
             waker.wake();
         }
         for job in start {
-            self.spawn_worker(job);
+            Self::spawn_worker(this, job);
         }
         for (id, seq, delay) in backoff {
-            let inner = Arc::clone(self);
-            let sleep = self.runtime.sleep(delay);
-            self.runtime.spawn(Box::pin(async move {
+            let inner = Arc::clone(this);
+            let sleep = this.runtime.sleep(delay);
+            this.runtime.spawn(Box::pin(async move {
                 sleep.await;
                 let mut fx = Effects::new();
                 inner.lock().end_backoff(id, seq, &mut fx);
-                inner.apply(fx);
+                Inner::apply(&inner, fx);
             }));
         }
         if idle {
-            self.idle.notify(usize::MAX);
+            this.idle.notify(usize::MAX);
         }
     }
 
-    pub(crate) fn spawn_worker(self: &Arc<Self>, start: Start<K>) {
-        self.runtime
-            .spawn(Box::pin(worker::run(Arc::clone(self), start)));
+    pub(crate) fn spawn_worker(this: &Arc<Self>, start: Start<K>) {
+        this.runtime
+            .spawn(Box::pin(worker::run(Arc::clone(this), start)));
     }
 }

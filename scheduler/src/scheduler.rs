@@ -72,7 +72,7 @@ where
                 core.prefetch(key, hash, hint, &mut fx)
             }
         };
-        self.inner.apply(fx);
+        Inner::apply(&self.inner, fx);
         outcome
     }
 
@@ -107,7 +107,7 @@ where
                 }
             }
         };
-        self.inner.apply(fx);
+        Inner::apply(&self.inner, fx);
         wait
     }
 
@@ -145,7 +145,7 @@ where
         let hash = self.inner.hash(key);
         let mut fx = Effects::new();
         let cancelled = self.inner.lock().cancel(hash, key, &mut fx);
-        self.inner.apply(fx);
+        Inner::apply(&self.inner, fx);
         cancelled
     }
 
@@ -162,7 +162,7 @@ where
     pub fn close(&self) {
         let mut fx = Effects::new();
         self.inner.lock().close(&mut fx);
-        self.inner.apply(fx);
+        Inner::apply(&self.inner, fx);
     }
 
     /// Whether [`close`](Self::close) was called.

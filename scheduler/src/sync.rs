@@ -2,18 +2,17 @@
 //! so the loom models explore every interleaving of the real code.
 
 //!
-//! `Arc` is always `std`'s: it carries no ordering of its own worth modelling, and unsized coercion
-//! (`Arc<dyn Trait>`) needs the real one.
+//! The one `Arc<dyn _>` (a job's progress sink) uses `std::sync::Arc` directly: loom's `Arc` cannot
+//! be unsized, and what that sink owns is synchronized by the loom types inside it.
 
 #[cfg(loom)]
 pub(crate) use loom::sync::{
-    Mutex, MutexGuard, RwLock,
+    Arc, Mutex, MutexGuard, RwLock,
     atomic::{AtomicBool, AtomicU64, Ordering},
 };
-pub(crate) use std::sync::Arc;
 #[cfg(not(loom))]
 pub(crate) use std::sync::{
-    Mutex, MutexGuard, RwLock,
+    Arc, Mutex, MutexGuard, RwLock,
     atomic::{AtomicBool, AtomicU64, Ordering},
 };
 

@@ -108,7 +108,7 @@ where
         if let State::Waiting { inner, waiter } = &self.state {
             let mut fx = Effects::new();
             inner.lock().drop_waiter(*waiter, &mut fx);
-            inner.apply(fx);
+            Inner::apply(inner, fx);
         }
     }
 }

@@ -40,7 +40,7 @@ where
         } else {
             Some(fx.start.swap_remove(0))
         };
-        inner.apply(fx);
+        Inner::apply(&inner, fx);
         match next {
             Some(job) => start = job,
             None => return,
@@ -81,15 +81,9 @@ where
     V: Clone + Send + Sync + 'static,
     E: Send + Sync + 'static,
 {
-    let attempt = Arc::new(Attempt {
-        inner: Arc::clone(inner),
-        key: start.key,
-    });
-    let cx = JobContext::new(
-        start.shared,
-        Arc::clone(&attempt) as Arc<dyn ProgressSink>,
-        start.attempt,
-    );
+    let attempt = std::sync::Arc::new(Attempt { inner: Arc::clone(inner), key: start.key });
+    let sink: std::sync::Arc<dyn ProgressSink> = attempt.clone();
+    let cx = JobContext::new(start.shared, sink, start.attempt);
     let future = match catch_unwind(AssertUnwindSafe(|| {
         inner.fetcher.fetch_boxed(&attempt.key, &cx)
     })) {
@@ -100,8 +94,8 @@ where
     match AssertUnwindSafe(future).catch_unwind().await {
         Ok(Ok(value)) => AttemptEnd::Succeeded(value),
         Ok(Err(error)) => match catch_unwind(AssertUnwindSafe(|| inner.classify(&error))) {
-            Ok(ErrorClass::Transient) => AttemptEnd::Transient(Arc::new(error)),
-            Ok(ErrorClass::Permanent) => AttemptEnd::Permanent(Arc::new(error)),
+            Ok(ErrorClass::Transient) => AttemptEnd::Transient(std::sync::Arc::new(error)),
+            Ok(ErrorClass::Permanent) => AttemptEnd::Permanent(std::sync::Arc::new(error)),
             Err(payload) => AttemptEnd::Panicked(panic_message(&*payload)),
         },
         Err(payload) => AttemptEnd::Panicked(panic_message(&*payload)),

@@ -1,4 +1,5 @@
 //! A first end-to-end check of the core on smol's global executor.
+#![cfg(not(loom))]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
