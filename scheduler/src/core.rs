@@ -277,13 +277,12 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
         }
         let job = &mut self.jobs[id];
         // Not running and nobody waits: with no interest left, or after `close`, it goes.
-        let unwanted = !job.is_running() && job.waiters.is_empty() && (shift == Shift::Orphaned || self.closed);
+        let unwanted = !job.is_running()
+            && job.waiters.is_empty()
+            && (job.prefetch_hint.is_none() || self.closed);
         if unwanted {
             self.discard(id, fx);
             return;
-        }
-        if shift == Shift::Orphaned {
-            return; // running: it finishes and its result is kept
         }
         let priority = job.priority;
         match job.phase {
@@ -385,7 +384,11 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
                 self.complete(id, Err(Error::Failed(error)), Some((store, &hash_of)), fx);
             }
             AttemptEnd::Transient(error) => {
-                let wanted = if self.closed { !job.waiters.is_empty() } else { job.interest().is_some() };
+                let wanted = if self.closed {
+                    !job.waiters.is_empty()
+                } else {
+                    job.interest().is_some()
+                };
                 if attempt < self.retry.max_attempts() && wanted {
                     let delay = self.retry.delay_after(attempt);
                     job.phase = Phase::Backoff { attempt };

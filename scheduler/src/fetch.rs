@@ -120,7 +120,11 @@ pub struct JobContext {
 }
 
 impl JobContext {
-    pub(crate) fn new(shared: Arc<JobShared>, sink: std::sync::Arc<dyn ProgressSink>, attempt: u32) -> Self {
+    pub(crate) fn new(
+        shared: Arc<JobShared>,
+        sink: std::sync::Arc<dyn ProgressSink>,
+        attempt: u32,
+    ) -> Self {
         JobContext {
             shared,
             sink,

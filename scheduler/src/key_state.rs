@@ -87,10 +87,9 @@ pub(crate) enum Shift {
     Rehinted,
     /// Prefetch → Demand.
     Promoted,
-    /// Demand → Prefetch.
+    /// Demand → Prefetch (also when the last waiter of a job nobody prefetched leaves: a running
+    /// job nobody waits for is speculative work).
     Demoted,
-    /// Nobody wants it any more.
-    Orphaned,
 }
 
 impl<K> Job<K> {
@@ -123,11 +122,10 @@ impl<K> Job<K> {
     }
 
     /// Recomputes the effective priority from the live interests and publishes it to the running
-    /// attempt. With no interest left the old priority stays (a running job still finishes).
+    /// attempt. With no interest left it is `Prefetch` with hint 0: a running job nobody wants
+    /// still finishes (its result is kept), as speculative work.
     fn reprioritize(&mut self) -> Shift {
-        let Some(now) = self.interest() else {
-            return Shift::Orphaned;
-        };
+        let now = self.interest().unwrap_or(Priority::prefetch(0));
         let before = self.priority;
         if now == before {
             return Shift::Same;

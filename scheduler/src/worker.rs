@@ -81,7 +81,10 @@ where
     V: Clone + Send + Sync + 'static,
     E: Send + Sync + 'static,
 {
-    let attempt = std::sync::Arc::new(Attempt { inner: Arc::clone(inner), key: start.key });
+    let attempt = std::sync::Arc::new(Attempt {
+        inner: Arc::clone(inner),
+        key: start.key,
+    });
     let sink: std::sync::Arc<dyn ProgressSink> = attempt.clone();
     let cx = JobContext::new(start.shared, sink, start.attempt);
     let future = match catch_unwind(AssertUnwindSafe(|| {

@@ -46,7 +46,11 @@ fn scheduler(concurrency: usize, reserved: usize, probe: Arc<Probe>) -> S {
             async move {
                 probe.started.fetch_add(1, Ordering::SeqCst);
                 let running = &probe.running[usize::from(key)];
-                assert_eq!(running.fetch_add(1, Ordering::SeqCst), 0, "key fetched twice at once");
+                assert_eq!(
+                    running.fetch_add(1, Ordering::SeqCst),
+                    0,
+                    "key fetched twice at once"
+                );
                 thread::yield_now();
                 running.fetch_sub(1, Ordering::SeqCst);
                 Ok(u32::from(key) + 100)
@@ -69,7 +73,11 @@ fn check_counters(s: &S) {
         st.succeeded + st.failed + st.panicked + st.cancelled + st.in_flight() as u64,
         "{st:?}"
     );
-    assert_eq!(st.attempts, st.succeeded + st.failed + st.panicked + st.retries + st.running() as u64, "{st:?}");
+    assert_eq!(
+        st.attempts,
+        st.succeeded + st.failed + st.panicked + st.retries + st.running() as u64,
+        "{st:?}"
+    );
     assert_eq!(st.waiters, 0, "{st:?}");
 }
 
@@ -82,7 +90,13 @@ fn claim_vs_join() {
         let s2 = s.clone();
         let getter = thread::spawn(move || loom::future::block_on(s2.get(1)));
         let p = s.prefetch(1);
-        assert!(matches!(p, Prefetched::Queued | Prefetched::Joined | Prefetched::Done), "{p:?}");
+        assert!(
+            matches!(
+                p,
+                Prefetched::Queued | Prefetched::Joined | Prefetched::Done
+            ),
+            "{p:?}"
+        );
         assert_eq!(getter.join().unwrap(), Ok(101));
         settle(&s);
         assert_eq!(probe.started.load(Ordering::SeqCst), 1);
