@@ -371,7 +371,9 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
                 self.counters.succeeded += 1;
                 self.events
                     .send(&self.jobs[id].key, EventKind::Succeeded { attempt });
-                self.complete(id, Ok(value), Some((store, &hash_of)), fx);
+                let outcome = Ok(value);
+                let job = self.complete(id, &outcome, fx);
+                store.insert(job.hash, job.key, outcome, hash_of);
             }
             AttemptEnd::Permanent(error) => {
                 self.counters.failed += 1;
@@ -381,7 +383,9 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
                     panicked: false,
                 };
                 self.events.send(&self.jobs[id].key, kind);
-                self.complete(id, Err(Error::Failed(error)), Some((store, &hash_of)), fx);
+                let outcome = Err(Error::Failed(error));
+                let job = self.complete(id, &outcome, fx);
+                store.insert(job.hash, job.key, outcome, hash_of);
             }
             AttemptEnd::Transient(error) => {
                 let wanted = if self.closed {
@@ -405,7 +409,7 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
                         panicked: false,
                     };
                     self.events.send(&self.jobs[id].key, kind);
-                    self.complete(id, Err(Error::Failed(error)), None, fx);
+                    self.complete(id, &Err(Error::Failed(error)), fx);
                 }
             }
             AttemptEnd::Panicked(message) => {
@@ -416,7 +420,7 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
                     panicked: true,
                 };
                 self.events.send(&self.jobs[id].key, kind);
-                self.complete(id, Err(Error::Panicked(message)), None, fx);
+                self.complete(id, &Err(Error::Panicked(message)), fx);
             }
         }
         self.dispatch(fx);
@@ -435,14 +439,8 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
         self.dispatch(fx);
     }
 
-    /// Removes a finished job and answers its waiters; with `keep`, stores the outcome first.
-    fn complete(
-        &mut self,
-        id: usize,
-        outcome: Kept<V, E>,
-        keep: Option<(&Store<K, V, E>, &dyn Fn(&K) -> u64)>,
-        fx: &mut Effects<K>,
-    ) {
+    /// Removes a finished job and answers its waiters with `outcome`; returns the job.
+    fn complete(&mut self, id: usize, outcome: &Kept<V, E>, fx: &mut Effects<K>) -> Job<K> {
         let job = self.remove_job(id, fx);
         for &(waiter, _) in &job.waiters {
             let slot = mem::replace(
@@ -456,9 +454,7 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
                 fx.wake.push(waker);
             }
         }
-        if let Some((store, hash_of)) = keep {
-            store.insert(job.hash, job.key, outcome, hash_of);
-        }
+        job
     }
 
     /// Removes a job that has not finished and holds no slot; its waiters get `Cancelled`.
@@ -472,7 +468,7 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
         }
         self.counters.cancelled += 1;
         self.events.send(&self.jobs[id].key, EventKind::Cancelled);
-        self.complete(id, Err(Error::Cancelled), None, fx);
+        self.complete(id, &Err(Error::Cancelled), fx);
     }
 
     fn remove_job(&mut self, id: usize, fx: &mut Effects<K>) -> Job<K> {
@@ -546,7 +542,7 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
                 progress: (job.shared.bytes(), job.shared.total()),
             })
             .collect();
-        list.sort_by(|a, b| b.age.cmp(&a.age));
+        list.sort_by_key(|f| std::cmp::Reverse(f.age));
         list
     }
 }

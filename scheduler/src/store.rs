@@ -16,8 +16,10 @@ const SHARDS: usize = 32;
 /// What a done key holds: its value, or the permanent error it failed with.
 pub(crate) type Kept<V, E> = Result<V, Error<E>>;
 
+type Shard<K, V, E> = RwLock<HashTable<(K, Kept<V, E>)>>;
+
 pub(crate) struct Store<K, V, E> {
-    shards: Box<[RwLock<HashTable<(K, Kept<V, E>)>>]>,
+    shards: Box<[Shard<K, V, E>]>,
 }
 
 impl<K: Eq + Hash, V: Clone, E> Store<K, V, E> {
@@ -27,7 +29,7 @@ impl<K: Eq + Hash, V: Clone, E> Store<K, V, E> {
         }
     }
 
-    fn shard(&self, hash: u64) -> &RwLock<HashTable<(K, Kept<V, E>)>> {
+    fn shard(&self, hash: u64) -> &Shard<K, V, E> {
         // hashbrown indexes buckets with the low bits and tags with the top 7; shard on bits between.
         &self.shards[(hash >> 32) as usize % SHARDS]
     }
