@@ -457,7 +457,7 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
         job
     }
 
-    /// Removes a job that has not finished and holds no slot; its waiters get `Cancelled`.
+    /// Removes a job that has not finished, holds no slot and has no waiter.
     fn discard(&mut self, id: usize, fx: &mut Effects<K>) {
         match self.jobs[id].phase {
             Phase::Queued(ticket) => {
@@ -468,7 +468,11 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
         }
         self.counters.cancelled += 1;
         self.events.send(&self.jobs[id].key, EventKind::Cancelled);
-        self.complete(id, &Err(Error::Cancelled), fx);
+        let job = self.remove_job(id, fx);
+        debug_assert!(
+            job.waiters.is_empty(),
+            "a job somebody awaits is never discarded"
+        );
     }
 
     fn remove_job(&mut self, id: usize, fx: &mut Effects<K>) -> Job<K> {

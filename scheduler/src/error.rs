@@ -15,10 +15,10 @@ pub enum Error<E> {
     /// The fetcher panicked; the payload's message, if it was a string.
     Panicked(Arc<str>),
     /// The scheduler was closed before this request could be served.
+    ///
+    /// There is no "cancelled" error: [`cancel`](crate::Scheduler::cancel) and
+    /// [`close`](crate::Scheduler::close) only ever remove jobs nobody awaits.
     Closed,
-    /// The job was removed before it ran (by [`cancel`](crate::Scheduler::cancel) or
-    /// [`close`](crate::Scheduler::close)).
-    Cancelled,
 }
 
 impl<E> Clone for Error<E> {
@@ -27,7 +27,6 @@ impl<E> Clone for Error<E> {
             Error::Failed(e) => Error::Failed(Arc::clone(e)),
             Error::Panicked(m) => Error::Panicked(Arc::clone(m)),
             Error::Closed => Error::Closed,
-            Error::Cancelled => Error::Cancelled,
         }
     }
 }
@@ -37,7 +36,7 @@ impl<E: PartialEq> PartialEq for Error<E> {
         match (self, other) {
             (Error::Failed(a), Error::Failed(b)) => a == b,
             (Error::Panicked(a), Error::Panicked(b)) => a == b,
-            (Error::Closed, Error::Closed) | (Error::Cancelled, Error::Cancelled) => true,
+            (Error::Closed, Error::Closed) => true,
             _ => false,
         }
     }
@@ -61,7 +60,6 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
             Error::Failed(e) => e.fmt(f),
             Error::Panicked(msg) => write!(f, "the fetcher panicked: {msg}"),
             Error::Closed => f.write_str("the scheduler is closed"),
-            Error::Cancelled => f.write_str("the job was cancelled before it ran"),
         }
     }
 }

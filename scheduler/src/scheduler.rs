@@ -157,8 +157,10 @@ where
 
     /// Stops taking new work: later `prefetch`es and `get`s of keys not in flight are refused with
     /// [`Prefetched::Closed`] / [`Error::Closed`]; every job that is not running and that nobody
-    /// awaits (the queued prefetches) is dropped. Running jobs, and queued jobs somebody awaits,
-    /// still finish. Kept results stay readable. Idempotent; never waits.
+    /// awaits (the queued prefetches, and those waiting out a retry delay) is dropped — such a job
+    /// has no waiter to fail. Running jobs, and queued jobs somebody awaits, still finish; a
+    /// prefetch that fails after `close` is not retried. Kept results stay readable. Idempotent;
+    /// never waits.
     pub fn close(&self) {
         let mut fx = Effects::new();
         self.inner.lock().close(&mut fx);

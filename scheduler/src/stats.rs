@@ -49,7 +49,8 @@ pub struct Stats {
     pub running_demand: usize,
     /// Gauge: jobs waiting out a retry delay (holding no slot).
     pub backing_off: usize,
-    /// Gauge: waiters (`get` futures) not yet answered.
+    /// Gauge: `get` futures alive that have not yet returned their answer (including answers
+    /// ready but not yet polled).
     pub waiters: usize,
     /// Gauge: kept results (values and permanent errors).
     pub kept: usize,
