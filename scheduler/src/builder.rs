@@ -6,14 +6,15 @@ use std::marker::PhantomData;
 
 use crate::core::Core;
 use crate::error::{ConfigError, ErrorClass};
-use crate::event::Broadcast;
+use crate::event::EventHub;
 use crate::fetch::Fetch;
 use crate::inner::{Classify, Inner};
 use crate::retry::RetryPolicy;
 use crate::runtime::Runtime;
 use crate::scheduler::Scheduler;
 use crate::store::Store;
-use crate::sync::{Arc, AtomicBool, AtomicU64, Mutex};
+use crate::sync::{Arc, AtomicU64, Mutex};
+use crate::worker;
 
 /// Settings for a [`Scheduler`]; from [`Scheduler::builder`].
 pub struct Builder<K, V, E> {
@@ -76,10 +77,10 @@ where
     /// # Errors
     /// [`ConfigError`] when `concurrency` is 0, the reserve is not below `concurrency`, or the
     /// retry policy allows no attempt.
-    pub fn build(
+    pub fn build<F: Fetch<K, V, E>>(
         self,
         runtime: impl Runtime,
-        fetcher: impl Fetch<K, V, E>,
+        fetcher: F,
     ) -> Result<Scheduler<K, V, E>, ConfigError> {
         let concurrency = self.concurrency;
         if concurrency == 0 {
@@ -99,17 +100,22 @@ where
         if self.retry.max_attempts == 0 {
             return Err(ConfigError::ZeroAttempts);
         }
-        let listening = Arc::new(AtomicBool::new(false));
-        let events = Broadcast::new(Arc::clone(&listening));
+        let events = std::sync::Arc::new(EventHub::new());
         let inner = Inner {
-            core: Mutex::new(Core::new(concurrency, reserved, self.retry, events)),
+            core: Mutex::new(Core::new(
+                concurrency,
+                reserved,
+                self.retry,
+                std::sync::Arc::clone(&events),
+            )),
             store: Store::new(),
             hasher: foldhash::fast::RandomState::default(),
             runtime: Box::new(runtime),
             fetcher: Box::new(fetcher),
+            spawn_worker: worker::spawn::<K, V, E, F>,
             classify: self.classify,
             idle: event_listener::Event::new(),
-            listening,
+            events,
             hits: AtomicU64::new(0),
         };
         Ok(Scheduler::from_inner(Arc::new(inner)))

@@ -5,16 +5,18 @@
 //! `V: Clone`. What must happen *after* the lock is released — waking tasks, spawning workers and
 //! backoff timers, telling drainers the scheduler is idle — is collected in [`Effects`].
 
+use std::collections::VecDeque;
 use std::hash::Hash;
-use std::mem;
+use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use hashbrown::HashTable;
 use slab::Slab;
+use smallvec::SmallVec;
 
 use crate::error::Error;
-use crate::event::{Broadcast, EventKind};
+use crate::event::{EventHub, EventKind};
 use crate::fetch::JobShared;
 use crate::key_state::{Job, Phase, Shift};
 use crate::priority::{Class, Priority};
@@ -22,15 +24,14 @@ use crate::queue::Queue;
 use crate::retry::RetryPolicy;
 use crate::stats::{InFlight, JobState, Stats};
 use crate::store::{Kept, Store};
-use crate::sync::Arc;
+use crate::waiter::{SHRINK_ABOVE, Waiters, Wakers};
 
 /// A job that just got a slot: what its worker needs to run the attempt.
 pub(crate) struct Start<K> {
     pub(crate) id: usize,
     pub(crate) seq: u64,
     pub(crate) attempt: u32,
-    pub(crate) key: K,
-    pub(crate) shared: Arc<JobShared>,
+    pub(crate) shared: Arc<JobShared<K>>,
 }
 
 /// How an attempt ended, classified.
@@ -43,8 +44,8 @@ pub(crate) enum AttemptEnd<V, E> {
 
 /// Work to do once the lock is released.
 pub(crate) struct Effects<K> {
-    pub(crate) wake: Vec<Waker>,
-    pub(crate) start: Vec<Start<K>>,
+    pub(crate) wake: Wakers,
+    pub(crate) start: SmallVec<[Start<K>; 1]>,
     /// (job id, job seq, delay) of jobs entering backoff.
     pub(crate) backoff: Vec<(usize, u64, Duration)>,
     /// The last in-flight job just ended.
@@ -54,18 +55,12 @@ pub(crate) struct Effects<K> {
 impl<K> Effects<K> {
     pub(crate) fn new() -> Self {
         Effects {
-            wake: Vec::new(),
-            start: Vec::new(),
+            wake: SmallVec::new(),
+            start: SmallVec::new(),
             backoff: Vec::new(),
             idle: false,
         }
     }
-}
-
-/// A waiter's slot: waiting on a job, or holding its answer until polled.
-pub(crate) enum WaiterSlot<V, E> {
-    Waiting { job: usize, waker: Option<Waker> },
-    Ready(Kept<V, E>),
 }
 
 /// What [`Scheduler::prefetch`](crate::Scheduler::prefetch) did.
@@ -85,7 +80,7 @@ pub(crate) struct Core<K, V, E> {
     keys: HashTable<usize>,
     jobs: Slab<Job<K>>,
     queue: Queue,
-    waiters: Slab<WaiterSlot<V, E>>,
+    waiters: Waiters<K, V, E>,
     running: [usize; 2],
     backing_off: usize,
     closed: bool,
@@ -93,7 +88,7 @@ pub(crate) struct Core<K, V, E> {
     concurrency: usize,
     prefetch_limit: usize,
     retry: RetryPolicy,
-    pub(crate) events: Broadcast<K>,
+    pub(crate) events: Arc<EventHub<K>>,
     counters: Stats,
 }
 
@@ -102,13 +97,13 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
         concurrency: usize,
         reserved_for_demand: usize,
         retry: RetryPolicy,
-        events: Broadcast<K>,
+        events: Arc<EventHub<K>>,
     ) -> Self {
         Core {
             keys: HashTable::new(),
             jobs: Slab::new(),
             queue: Queue::default(),
-            waiters: Slab::new(),
+            waiters: Waiters::new(),
             running: [0; 2],
             backing_off: 0,
             closed: false,
@@ -131,7 +126,7 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
 
     fn find(&self, hash: u64, key: &K) -> Option<usize> {
         let jobs = &self.jobs;
-        self.keys.find(hash, |&id| jobs[id].key == *key).copied()
+        self.keys.find(hash, |&id| jobs[id].key() == key).copied()
     }
 
     // ---- requests -------------------------------------------------------------------------------
@@ -150,7 +145,7 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
             let shift = self.jobs[id].add_prefetch(hint);
             let priority = self.jobs[id].priority;
             self.events
-                .send(&self.jobs[id].key, EventKind::Joined(priority));
+                .send(self.jobs[id].key(), EventKind::Joined(priority));
             self.on_shift(id, shift, fx);
             return Prefetched::Joined;
         }
@@ -164,38 +159,35 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
     }
 
     /// `get`: join (promoting if needed) the job in flight, or queue a new one at `Demand`. Returns
-    /// the new waiter's id. The caller has checked the store under this lock.
+    /// the new waiter's id; a `get_all` waiter belongs to `batch` and yields the key given with it.
+    /// After `close`, a key not in flight is refused (`Err`), and the batch entry handed back.
+    /// The caller has checked the store under this lock.
     pub(crate) fn demand(
         &mut self,
         key: K,
         hash: u64,
         hint: u64,
+        batch: Option<(usize, K)>,
         fx: &mut Effects<K>,
-    ) -> Result<usize, Error<E>> {
+    ) -> Result<usize, Option<(usize, K)>> {
         if let Some(id) = self.find(hash, &key) {
-            let waiter = self.waiters.insert(WaiterSlot::Waiting {
-                job: id,
-                waker: None,
-            });
+            let waiter = self.waiters.insert(id, batch);
             let shift = self.jobs[id].add_waiter(waiter, hint);
             if shift != Shift::Promoted {
                 self.counters.joined += 1;
                 let priority = self.jobs[id].priority;
                 self.events
-                    .send(&self.jobs[id].key, EventKind::Joined(priority));
+                    .send(self.jobs[id].key(), EventKind::Joined(priority));
             }
             self.on_shift(id, shift, fx);
             return Ok(waiter);
         }
         if self.closed {
             self.counters.refused += 1;
-            return Err(Error::Closed);
+            return Err(batch);
         }
         self.counters.queued_by_demand += 1;
-        let waiter = self.waiters.insert(WaiterSlot::Waiting {
-            job: usize::MAX,
-            waker: None,
-        });
+        let waiter = self.waiters.insert(usize::MAX, batch);
         let id = self.new_job(
             key,
             hash,
@@ -204,10 +196,7 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
             Some((waiter, hint)),
             fx,
         );
-        self.waiters[waiter] = WaiterSlot::Waiting {
-            job: id,
-            waker: None,
-        };
+        self.waiters.set_job(waiter, id);
         Ok(waiter)
     }
 
@@ -227,7 +216,7 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
         let ticket = self.queue.push(id, priority);
         self.events.send(&key, EventKind::Queued(priority));
         entry.insert(Job {
-            key,
+            shared: Arc::new(JobShared::new(key, priority, Arc::clone(&self.events))),
             hash,
             seq,
             phase: Phase::Queued(ticket),
@@ -236,7 +225,6 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
             priority,
             attempts: 0,
             created: Instant::now(),
-            shared: Arc::new(JobShared::new(priority)),
         });
         let jobs = &self.jobs;
         self.keys.insert_unique(hash, id, |&id| jobs[id].hash);
@@ -248,23 +236,47 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
 
     /// Polls waiter `waiter`: its answer if the job ended, else remembers `waker`.
     pub(crate) fn poll_waiter(&mut self, waiter: usize, waker: &Waker) -> Poll<Kept<V, E>> {
-        match &mut self.waiters[waiter] {
-            WaiterSlot::Waiting { waker: slot, .. } => {
-                if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
-                    *slot = Some(waker.clone());
-                }
-                Poll::Pending
-            }
-            WaiterSlot::Ready(_) => match self.waiters.remove(waiter) {
-                WaiterSlot::Ready(kept) => Poll::Ready(kept),
-                WaiterSlot::Waiting { .. } => unreachable!("slot was just seen ready"),
-            },
+        let poll = self.waiters.poll(waiter, waker);
+        if poll.is_ready() && self.jobs.is_empty() {
+            self.waiters.shrink_if_empty();
         }
+        poll
     }
 
     /// A waiter went away (its future was dropped) before taking its answer.
     pub(crate) fn drop_waiter(&mut self, waiter: usize, fx: &mut Effects<K>) {
-        if let WaiterSlot::Waiting { job, .. } = self.waiters.remove(waiter) {
+        if let Some(job) = self.waiters.remove(waiter) {
+            let shift = self.jobs[job].remove_waiter(waiter);
+            self.on_shift(job, shift, fx);
+        }
+    }
+
+    /// Makes room for `additional` more jobs and waiters.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.jobs.reserve(additional);
+        self.waiters.reserve(additional);
+        let jobs = &self.jobs;
+        self.keys.reserve(additional, |&id| jobs[id].hash);
+    }
+
+    /// A new `get_all` batch.
+    pub(crate) fn new_batch(&mut self) -> usize {
+        self.waiters.new_batch()
+    }
+
+    /// Moves the answered waiters of `batch` into `out`, or remembers `waker` if there are none.
+    pub(crate) fn poll_batch(
+        &mut self,
+        batch: usize,
+        waker: &Waker,
+        out: &mut VecDeque<(K, Kept<V, E>)>,
+    ) {
+        self.waiters.poll_batch(batch, waker, out);
+    }
+
+    /// A `get_all` went away: withdraws every demand it still had.
+    pub(crate) fn drop_batch(&mut self, batch: usize, fx: &mut Effects<K>) {
+        for (waiter, job) in self.waiters.remove_batch(batch) {
             let shift = self.jobs[job].remove_waiter(waiter);
             self.on_shift(job, shift, fx);
         }
@@ -304,12 +316,12 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
             Shift::Promoted => {
                 self.counters.promoted += 1;
                 self.events
-                    .send(&self.jobs[id].key, EventKind::Promoted(priority));
+                    .send(self.jobs[id].key(), EventKind::Promoted(priority));
             }
             Shift::Demoted => {
                 self.counters.demoted += 1;
                 self.events
-                    .send(&self.jobs[id].key, EventKind::Demoted(priority));
+                    .send(self.jobs[id].key(), EventKind::Demoted(priority));
             }
             _ => {}
         }
@@ -338,12 +350,11 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
             job.shared.reset_progress();
             self.running[job.priority.class.index()] += 1;
             self.counters.attempts += 1;
-            self.events.send(&job.key, EventKind::Started { attempt });
+            self.events.send(job.key(), EventKind::Started { attempt });
             fx.start.push(Start {
                 id,
                 seq: job.seq,
                 attempt,
-                key: job.key.clone(),
                 shared: Arc::clone(&job.shared),
             });
         }
@@ -370,10 +381,10 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
             AttemptEnd::Succeeded(value) => {
                 self.counters.succeeded += 1;
                 self.events
-                    .send(&self.jobs[id].key, EventKind::Succeeded { attempt });
+                    .send(self.jobs[id].key(), EventKind::Succeeded { attempt });
                 let outcome = Ok(value);
                 let job = self.complete(id, &outcome, fx);
-                store.insert(job.hash, job.key, outcome, hash_of);
+                store.insert(job.hash, into_key(job.shared), outcome, hash_of);
             }
             AttemptEnd::Permanent(error) => {
                 self.counters.failed += 1;
@@ -382,10 +393,10 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
                     permanent: true,
                     panicked: false,
                 };
-                self.events.send(&self.jobs[id].key, kind);
+                self.events.send(self.jobs[id].key(), kind);
                 let outcome = Err(Error::Failed(error));
                 let job = self.complete(id, &outcome, fx);
-                store.insert(job.hash, job.key, outcome, hash_of);
+                store.insert(job.hash, into_key(job.shared), outcome, hash_of);
             }
             AttemptEnd::Transient(error) => {
                 let wanted = if self.closed {
@@ -399,7 +410,7 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
                     self.backing_off += 1;
                     self.counters.retries += 1;
                     self.events
-                        .send(&self.jobs[id].key, EventKind::Retrying { attempt, delay });
+                        .send(self.jobs[id].key(), EventKind::Retrying { attempt, delay });
                     fx.backoff.push((id, seq, delay));
                 } else {
                     self.counters.failed += 1;
@@ -408,7 +419,7 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
                         permanent: false,
                         panicked: false,
                     };
-                    self.events.send(&self.jobs[id].key, kind);
+                    self.events.send(self.jobs[id].key(), kind);
                     self.complete(id, &Err(Error::Failed(error)), fx);
                 }
             }
@@ -419,7 +430,7 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
                     permanent: false,
                     panicked: true,
                 };
-                self.events.send(&self.jobs[id].key, kind);
+                self.events.send(self.jobs[id].key(), kind);
                 self.complete(id, &Err(Error::Panicked(message)), fx);
             }
         }
@@ -443,16 +454,7 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
     fn complete(&mut self, id: usize, outcome: &Kept<V, E>, fx: &mut Effects<K>) -> Job<K> {
         let job = self.remove_job(id, fx);
         for &(waiter, _) in &job.waiters {
-            let slot = mem::replace(
-                &mut self.waiters[waiter],
-                WaiterSlot::Ready(outcome.clone()),
-            );
-            if let WaiterSlot::Waiting {
-                waker: Some(waker), ..
-            } = slot
-            {
-                fx.wake.push(waker);
-            }
+            self.waiters.answer(waiter, outcome.clone(), &mut fx.wake);
         }
         job
     }
@@ -467,7 +469,7 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
             Phase::Running { .. } => unreachable!("a running job always finishes"),
         }
         self.counters.cancelled += 1;
-        self.events.send(&self.jobs[id].key, EventKind::Cancelled);
+        self.events.send(self.jobs[id].key(), EventKind::Cancelled);
         let job = self.remove_job(id, fx);
         debug_assert!(
             job.waiters.is_empty(),
@@ -484,6 +486,13 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
             Err(_) => unreachable!("every job is indexed by its key"),
         }
         fx.idle = self.jobs.is_empty();
+        if fx.idle && self.jobs.capacity() > SHRINK_ABOVE {
+            // A burst is over: give its memory back (the queue is empty with no job in flight).
+            self.jobs = Slab::new();
+            self.keys = HashTable::new();
+            self.queue = Queue::default();
+            self.waiters.shrink_if_empty();
+        }
         job
     }
 
@@ -534,7 +543,7 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
             .jobs
             .iter()
             .map(|(_, job)| InFlight {
-                key: job.key.clone(),
+                key: job.key().clone(),
                 state: match job.phase {
                     Phase::Queued(_) => JobState::Queued,
                     Phase::Running { attempt } => JobState::Running { attempt },
@@ -543,10 +552,19 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
                 priority: job.priority,
                 age: now.saturating_duration_since(job.created),
                 waiters: job.waiters.len(),
-                progress: (job.shared.bytes(), job.shared.total()),
+                progress: job.shared.progress(),
             })
             .collect();
         list.sort_by_key(|f| std::cmp::Reverse(f.age));
         list
+    }
+}
+
+/// The key of a finished job, moved out when no attempt still holds the job (the usual case),
+/// cloned otherwise (a fetcher kept a clone of its `JobContext`).
+fn into_key<K: Clone>(shared: Arc<JobShared<K>>) -> K {
+    match Arc::try_unwrap(shared) {
+        Ok(shared) => shared.key,
+        Err(shared) => shared.key.clone(),
     }
 }

@@ -7,7 +7,9 @@ use std::time::Duration;
 use futures_lite::Stream;
 
 use crate::priority::Priority;
-use crate::sync::{Arc, AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::Relaxed;
 
 /// Something that happened to a key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,42 +94,47 @@ impl<K> Events<K> {
     }
 }
 
-/// The subscribers; lives inside the scheduler lock so events are sent in transition order.
-pub(crate) struct Broadcast<K> {
-    senders: Vec<async_channel::Sender<Event<K>>>,
-    /// Mirrors `!senders.is_empty()` for readers outside the lock (progress reports).
-    listening: Arc<AtomicBool>,
+/// The subscribers, shared by the scheduler lock and the running attempts (for progress).
+///
+/// Free when nobody listens: one relaxed load per event. Plain `std` primitives, also under loom:
+/// events are observations, not part of the state machine.
+pub(crate) struct EventHub<K> {
+    listening: AtomicBool,
+    senders: Mutex<Vec<async_channel::Sender<Event<K>>>>,
 }
 
-impl<K: Clone> Broadcast<K> {
-    pub(crate) fn new(listening: Arc<AtomicBool>) -> Self {
-        Broadcast {
-            senders: Vec::new(),
-            listening,
+impl<K: Clone> EventHub<K> {
+    pub(crate) fn new() -> Self {
+        EventHub {
+            listening: AtomicBool::new(false),
+            senders: Mutex::new(Vec::new()),
         }
     }
 
-    pub(crate) fn subscribe(&mut self) -> Events<K> {
+    pub(crate) fn subscribe(&self) -> Events<K> {
         let (sender, receiver) = async_channel::unbounded();
-        self.senders.push(sender);
-        self.listening.store(true, Ordering::Relaxed);
+        let mut senders = self.senders.lock().unwrap_or_else(|p| p.into_inner());
+        senders.push(sender);
+        self.listening.store(true, Relaxed);
         Events {
             receiver: Box::pin(receiver),
         }
     }
 
-    /// Sends to every live subscriber; costs one branch when there is none.
-    pub(crate) fn send(&mut self, key: &K, kind: EventKind) {
-        if self.senders.is_empty() {
+    /// Sends to every live subscriber. Events of one key are sent in transition order: all but
+    /// `Progress` are sent under the scheduler lock.
+    pub(crate) fn send(&self, key: &K, kind: EventKind) {
+        if !self.listening.load(Relaxed) {
             return;
         }
+        let mut senders = self.senders.lock().unwrap_or_else(|p| p.into_inner());
         let event = Event {
             key: key.clone(),
             kind,
         };
-        self.senders.retain(|s| s.try_send(event.clone()).is_ok());
-        if self.senders.is_empty() {
-            self.listening.store(false, Ordering::Relaxed);
+        senders.retain(|s| s.try_send(event.clone()).is_ok());
+        if senders.is_empty() {
+            self.listening.store(false, Relaxed);
         }
     }
 }

@@ -4,8 +4,10 @@ use std::fmt;
 use std::future::Future;
 
 use crate::priority::Priority;
-use crate::runtime::BoxFuture;
-use crate::sync::{Arc, AtomicU64, Mutex, Ordering, lock};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use crate::event::{EventHub, EventKind};
 
 /// Turns a key into a value: one attempt of one job.
 ///
@@ -53,59 +55,72 @@ where
     }
 }
 
-/// The object-safe form of [`Fetch`] the scheduler stores.
-pub(crate) trait DynFetch<K, V, E>: Send + Sync + 'static {
-    fn fetch_boxed(&self, key: &K, cx: &JobContext) -> BoxFuture<'static, Result<V, E>>;
-}
-
-impl<K, V, E, F: Fetch<K, V, E>> DynFetch<K, V, E> for F {
-    fn fetch_boxed(&self, key: &K, cx: &JobContext) -> BoxFuture<'static, Result<V, E>> {
-        Box::pin(self.fetch(key, cx))
-    }
-}
-
-/// Where a running attempt's progress reports go besides the job's counters.
-pub(crate) trait ProgressSink: Send + Sync {
-    fn report(&self, bytes: u64, total: Option<u64>);
-}
-
-/// State a job shares with its running attempt: the priority the scheduler sets, the progress the
-/// fetcher reports.
-pub(crate) struct JobShared {
-    priority: Mutex<Priority>,
-    bytes: AtomicU64,
-    total: AtomicU64,
+/// What a running attempt can see of its job: the key, the priority the scheduler sets, and where
+/// its progress goes. One per job, shared by the scheduler's record of the job and every
+/// [`JobContext`] of its attempts.
+///
+/// Plain `std` primitives on purpose, also under loom: the priority and progress are observations,
+/// not part of the state machine, and a `dyn` view of this needs the real `Arc`.
+pub(crate) struct JobShared<K> {
+    pub(crate) key: K,
+    priority: std::sync::Mutex<Priority>,
+    bytes: std::sync::atomic::AtomicU64,
+    total: std::sync::atomic::AtomicU64,
+    events: Arc<EventHub<K>>,
 }
 
 const NO_TOTAL: u64 = u64::MAX;
 
-impl JobShared {
-    pub(crate) fn new(priority: Priority) -> Self {
+impl<K> JobShared<K> {
+    pub(crate) fn new(key: K, priority: Priority, events: Arc<EventHub<K>>) -> Self {
         JobShared {
-            priority: Mutex::new(priority),
-            bytes: AtomicU64::new(0),
-            total: AtomicU64::new(NO_TOTAL),
+            key,
+            priority: std::sync::Mutex::new(priority),
+            bytes: std::sync::atomic::AtomicU64::new(0),
+            total: std::sync::atomic::AtomicU64::new(NO_TOTAL),
+            events,
         }
     }
 
     pub(crate) fn set_priority(&self, priority: Priority) {
-        *lock(&self.priority) = priority;
+        *self.priority.lock().unwrap_or_else(|p| p.into_inner()) = priority;
     }
 
     pub(crate) fn reset_progress(&self) {
-        self.bytes.store(0, Ordering::Relaxed);
-        self.total.store(NO_TOTAL, Ordering::Relaxed);
+        self.bytes.store(0, Relaxed);
+        self.total.store(NO_TOTAL, Relaxed);
     }
 
-    pub(crate) fn bytes(&self) -> u64 {
-        self.bytes.load(Ordering::Relaxed)
-    }
-
-    pub(crate) fn total(&self) -> Option<u64> {
-        match self.total.load(Ordering::Relaxed) {
+    pub(crate) fn progress(&self) -> (u64, Option<u64>) {
+        let total = match self.total.load(Relaxed) {
             NO_TOTAL => None,
             total => Some(total),
-        }
+        };
+        (self.bytes.load(Relaxed), total)
+    }
+}
+
+/// The key-independent view a [`JobContext`] holds.
+trait JobView: Send + Sync {
+    fn priority(&self) -> Priority;
+    fn report(&self, bytes: u64, total: Option<u64>);
+    fn progress(&self) -> (u64, Option<u64>);
+}
+
+impl<K: Clone + Send + Sync + 'static> JobView for JobShared<K> {
+    fn priority(&self) -> Priority {
+        *self.priority.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn report(&self, bytes: u64, total: Option<u64>) {
+        self.bytes.store(bytes, Relaxed);
+        self.total.store(total.unwrap_or(NO_TOTAL), Relaxed);
+        self.events
+            .send(&self.key, EventKind::Progress { bytes, total });
+    }
+
+    fn progress(&self) -> (u64, Option<u64>) {
+        JobShared::progress(self)
     }
 }
 
@@ -114,22 +129,16 @@ impl JobShared {
 /// Cheap to clone (an `Arc`); clone it into the fetch future.
 #[derive(Clone)]
 pub struct JobContext {
-    shared: Arc<JobShared>,
-    sink: std::sync::Arc<dyn ProgressSink>,
+    job: Arc<dyn JobView>,
     attempt: u32,
 }
 
 impl JobContext {
-    pub(crate) fn new(
-        shared: Arc<JobShared>,
-        sink: std::sync::Arc<dyn ProgressSink>,
+    pub(crate) fn new<K: Clone + Send + Sync + 'static>(
+        job: Arc<JobShared<K>>,
         attempt: u32,
     ) -> Self {
-        JobContext {
-            shared,
-            sink,
-            attempt,
-        }
+        JobContext { job, attempt }
     }
 
     /// This attempt's number, starting at 1.
@@ -141,18 +150,14 @@ impl JobContext {
     /// (promotion) or the last demand waiter leaves (demotion); a fetcher may read it to raise, say,
     /// an HTTP/2 stream priority.
     pub fn priority(&self) -> Priority {
-        *lock(&self.shared.priority)
+        self.job.priority()
     }
 
     /// Reports that `bytes` have arrived so far, out of `total` if known. Shows in
     /// [`snapshot`](crate::Scheduler::snapshot) and, when somebody listens, as a
     /// [`Progress`](crate::EventKind::Progress) event. Never waits.
     pub fn progress(&self, bytes: u64, total: Option<u64>) {
-        self.shared.bytes.store(bytes, Ordering::Relaxed);
-        self.shared
-            .total
-            .store(total.unwrap_or(NO_TOTAL), Ordering::Relaxed);
-        self.sink.report(bytes, total);
+        self.job.report(bytes, total);
     }
 }
 
@@ -161,7 +166,7 @@ impl fmt::Debug for JobContext {
         f.debug_struct("JobContext")
             .field("attempt", &self.attempt)
             .field("priority", &self.priority())
-            .field("bytes", &self.shared.bytes())
+            .field("progress", &self.job.progress())
             .finish()
     }
 }

@@ -1,14 +1,17 @@
 //! What every handle, waiter and worker of one scheduler shares.
 
+use std::any::Any;
 use std::hash::{BuildHasher, Hash};
 
 use crate::core::{Core, Effects, Start};
 use crate::error::ErrorClass;
-use crate::fetch::DynFetch;
+use crate::event::EventHub;
 use crate::runtime::Runtime;
 use crate::store::Store;
-use crate::sync::{Arc, AtomicBool, AtomicU64, Mutex, MutexGuard, lock};
-use crate::worker;
+use crate::sync::{Arc, AtomicU64, Mutex, MutexGuard, lock};
+
+/// Starts a worker task for a job that got a slot.
+pub(crate) type SpawnWorker<K, V, E> = fn(&Arc<Inner<K, V, E>>, Start<K>);
 
 /// Decides whether a fetch error is worth a retry.
 pub(crate) type Classify<E> = Box<dyn Fn(&E) -> ErrorClass + Send + Sync>;
@@ -18,12 +21,15 @@ pub(crate) struct Inner<K, V, E> {
     pub(crate) store: Store<K, V, E>,
     pub(crate) hasher: foldhash::fast::RandomState,
     pub(crate) runtime: Box<dyn Runtime>,
-    pub(crate) fetcher: Box<dyn DynFetch<K, V, E>>,
+    /// The fetcher, type-erased; only the worker monomorphized for it (`spawn_worker`) reads it.
+    pub(crate) fetcher: Box<dyn Any + Send + Sync>,
+    /// Spawns a worker for the fetcher's concrete type, so attempts run unboxed inside it.
+    pub(crate) spawn_worker: SpawnWorker<K, V, E>,
     pub(crate) classify: Option<Classify<E>>,
     /// Notified when the last in-flight job ends.
     pub(crate) idle: event_listener::Event,
-    /// Whether anybody subscribed to events; read without the lock by progress reports.
-    pub(crate) listening: Arc<AtomicBool>,
+    /// The event subscribers (also held by the core and by every job, for progress).
+    pub(crate) events: std::sync::Arc<EventHub<K>>,
     /// `get`s answered from the store without the lock.
     pub(crate) hits: AtomicU64,
 }
@@ -60,7 +66,7 @@ where
             waker.wake();
         }
         for job in start {
-            Self::spawn_worker(this, job);
+            (this.spawn_worker)(this, job);
         }
         for (id, seq, delay) in backoff {
             let inner = Arc::clone(this);
@@ -75,10 +81,5 @@ where
         if idle {
             this.idle.notify(usize::MAX);
         }
-    }
-
-    pub(crate) fn spawn_worker(this: &Arc<Self>, start: Start<K>) {
-        this.runtime
-            .spawn(Box::pin(worker::run(Arc::clone(this), start)));
     }
 }

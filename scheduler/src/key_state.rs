@@ -45,7 +45,8 @@ use std::time::Instant;
 use crate::fetch::JobShared;
 use crate::priority::{Class, Priority};
 use crate::queue::Ticket;
-use crate::sync::Arc;
+use smallvec::SmallVec;
+use std::sync::Arc;
 
 /// Where an in-flight job is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,22 +61,22 @@ pub(crate) enum Phase {
 
 /// One in-flight key: queued, running or backing off. Done keys live in the store instead.
 pub(crate) struct Job<K> {
-    pub(crate) key: K,
+    /// The key, priority and progress, shared with the running attempt.
+    pub(crate) shared: Arc<JobShared<K>>,
     pub(crate) hash: u64,
     /// Unique for the scheduler's lifetime: slab ids are reused, sequence numbers are not.
     pub(crate) seq: u64,
     pub(crate) phase: Phase,
     /// The highest hint any `prefetch` asked for; `None` if no prefetch did.
     pub(crate) prefetch_hint: Option<u64>,
-    /// Live waiters: (waiter id, hint).
-    pub(crate) waiters: Vec<(usize, u64)>,
+    /// Live waiters: (waiter id, hint). Usually one, kept inline.
+    pub(crate) waiters: SmallVec<[(usize, u64); 1]>,
     /// The effective priority, kept equal to [`Job::interest`] after every transition (or to the
     /// last one while running with no interest left).
     pub(crate) priority: Priority,
     /// Attempts started so far.
     pub(crate) attempts: u32,
     pub(crate) created: Instant,
-    pub(crate) shared: Arc<JobShared>,
 }
 
 /// How a transition moved a job's effective priority.
@@ -93,6 +94,10 @@ pub(crate) enum Shift {
 }
 
 impl<K> Job<K> {
+    pub(crate) fn key(&self) -> &K {
+        &self.shared.key
+    }
+
     /// The highest live interest, or `None` when neither a waiter nor a prefetch wants the key.
     pub(crate) fn interest(&self) -> Option<Priority> {
         match self.waiters.iter().map(|&(_, hint)| hint).max() {

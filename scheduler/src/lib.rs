@@ -106,6 +106,7 @@ mod stats;
 mod store;
 mod sync;
 mod wait;
+mod waiter;
 mod worker;
 
 pub use crate::builder::Builder;

@@ -1,5 +1,6 @@
 //! The public handle.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::hash::Hash;
 
@@ -12,6 +13,9 @@ use crate::inner::Inner;
 use crate::stats::{InFlight, Stats};
 use crate::sync::{Arc, Ordering};
 use crate::wait::{GetAll, Wait};
+
+/// Demands `get_all` registers per hold of the scheduler lock.
+const KEYS_PER_LOCK: usize = 32;
 
 /// Schedules fetches of keys `K` producing values `V` or errors `E`: one fetch per key in flight,
 /// demand before prefetch, results kept.
@@ -101,9 +105,9 @@ where
                 self.inner.hits.fetch_add(1, Ordering::Relaxed);
                 Wait::ready(kept)
             } else {
-                match core.demand(key, hash, hint, &mut fx) {
+                match core.demand(key, hash, hint, None, &mut fx) {
                     Ok(waiter) => Wait::waiting(Arc::clone(&self.inner), waiter),
-                    Err(error) => Wait::ready(Err(error)),
+                    Err(_) => Wait::ready(Err(Error::Closed)),
                 }
             }
         };
@@ -116,11 +120,41 @@ where
     /// All demands are registered before this returns. Cancel-safe like [`Wait`]. The stream waits
     /// as long as its slowest key.
     pub fn get_all(&self, keys: impl IntoIterator<Item = K>) -> GetAll<K, V, E> {
-        GetAll::new(
-            keys.into_iter()
-                .map(|key| (key.clone(), self.get(key)))
-                .collect::<Vec<_>>(),
-        )
+        let mut ready = VecDeque::new();
+        let mut pending = 0;
+        let mut keys = keys.into_iter().peekable();
+        let batch = {
+            let mut core = self.inner.lock();
+            // Make room for the whole batch at once rather than growing (and rehashing) step by step.
+            let expected = keys.size_hint().0;
+            core.reserve(expected);
+            self.inner.store.reserve(expected, |k| self.inner.hash(k));
+            core.new_batch()
+        };
+        while keys.peek().is_some() {
+            // A few keys per lock hold: one lock for many demands, yet never long enough to stall
+            // the workers that finish jobs meanwhile.
+            let mut fx = Effects::new();
+            let mut core = self.inner.lock();
+            for key in keys.by_ref().take(KEYS_PER_LOCK) {
+                let hash = self.inner.hash(&key);
+                if let Some(kept) = self.inner.store.get(hash, &key) {
+                    self.inner.hits.fetch_add(1, Ordering::Relaxed);
+                    ready.push_back((key, kept));
+                    continue;
+                }
+                match core.demand(key.clone(), hash, 0, Some((batch, key)), &mut fx) {
+                    Ok(_) => pending += 1,
+                    Err(refused) => {
+                        let (_, key) = refused.expect("a batch demand is handed back when refused");
+                        ready.push_back((key, Err(Error::Closed)));
+                    }
+                }
+            }
+            drop(core);
+            Inner::apply(&self.inner, fx);
+        }
+        GetAll::new(Arc::clone(&self.inner), batch, pending, ready)
     }
 
     /// [`get`](Self::get) for synchronous code: blocks the calling thread until the answer is in.
@@ -195,7 +229,7 @@ where
     /// Subscribes to every [`Event`](crate::Event) from now on. With no subscriber, events cost one
     /// branch each and no allocation.
     pub fn events(&self) -> Events<K> {
-        self.inner.lock().events.subscribe()
+        self.inner.events.subscribe()
     }
 }
 

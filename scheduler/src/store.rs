@@ -16,7 +16,14 @@ const SHARDS: usize = 32;
 /// What a done key holds: its value, or the permanent error it failed with.
 pub(crate) type Kept<V, E> = Result<V, Error<E>>;
 
-type Shard<K, V, E> = RwLock<HashTable<(K, Kept<V, E>)>>;
+/// Values and permanent errors apart: values are nearly everything, and an entry of `(K, V)` is
+/// smaller than one of `(K, Result<V, Error<E>>)`.
+struct Tables<K, V, E> {
+    values: HashTable<(K, V)>,
+    errors: HashTable<(K, Error<E>)>,
+}
+
+type Shard<K, V, E> = RwLock<Tables<K, V, E>>;
 
 pub(crate) struct Store<K, V, E> {
     shards: Box<[Shard<K, V, E>]>,
@@ -25,7 +32,14 @@ pub(crate) struct Store<K, V, E> {
 impl<K: Eq + Hash, V: Clone, E> Store<K, V, E> {
     pub(crate) fn new() -> Self {
         Store {
-            shards: (0..SHARDS).map(|_| RwLock::new(HashTable::new())).collect(),
+            shards: (0..SHARDS)
+                .map(|_| {
+                    RwLock::new(Tables {
+                        values: HashTable::new(),
+                        errors: HashTable::new(),
+                    })
+                })
+                .collect(),
         }
     }
 
@@ -34,39 +48,69 @@ impl<K: Eq + Hash, V: Clone, E> Store<K, V, E> {
         &self.shards[(hash >> 32) as usize % SHARDS]
     }
 
+    fn read(&self, hash: u64) -> impl std::ops::Deref<Target = Tables<K, V, E>> + '_ {
+        self.shard(hash).read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self, hash: u64) -> impl std::ops::DerefMut<Target = Tables<K, V, E>> + '_ {
+        self.shard(hash).write().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// The kept outcome of `key`, cloned.
     pub(crate) fn get(&self, hash: u64, key: &K) -> Option<Kept<V, E>> {
-        let shard = self.shard(hash).read().unwrap_or_else(|p| p.into_inner());
+        let shard = self.read(hash);
+        if let Some((_, value)) = shard.values.find(hash, |(k, _)| k == key) {
+            return Some(Ok(value.clone()));
+        }
+        if shard.errors.is_empty() {
+            return None;
+        }
         shard
+            .errors
             .find(hash, |(k, _)| k == key)
-            .map(|(_, kept)| kept.clone())
+            .map(|(_, error)| Err(error.clone()))
     }
 
     /// The kept value of `key`, if it succeeded.
     pub(crate) fn get_value(&self, hash: u64, key: &K) -> Option<V> {
-        let shard = self.shard(hash).read().unwrap_or_else(|p| p.into_inner());
-        match shard.find(hash, |(k, _)| k == key) {
-            Some((_, Ok(v))) => Some(v.clone()),
-            _ => None,
-        }
+        self.read(hash)
+            .values
+            .find(hash, |(k, _)| k == key)
+            .map(|(_, value)| value.clone())
     }
 
     /// Whether anything is kept for `key`.
     pub(crate) fn contains(&self, hash: u64, key: &K) -> bool {
-        let shard = self.shard(hash).read().unwrap_or_else(|p| p.into_inner());
-        shard.find(hash, |(k, _)| k == key).is_some()
+        let shard = self.read(hash);
+        shard.values.find(hash, |(k, _)| k == key).is_some()
+            || (!shard.errors.is_empty() && shard.errors.find(hash, |(k, _)| k == key).is_some())
     }
 
     /// Keeps `kept` for `key`. The caller guarantees `key` is not already kept (it was in flight).
     pub(crate) fn insert(&self, hash: u64, key: K, kept: Kept<V, E>, hasher: impl Fn(&K) -> u64) {
-        let mut shard = self.shard(hash).write().unwrap_or_else(|p| p.into_inner());
-        shard.insert_unique(hash, (key, kept), |(k, _)| hasher(k));
+        let mut shard = self.write(hash);
+        match kept {
+            Ok(value) => drop(
+                shard
+                    .values
+                    .insert_unique(hash, (key, value), |(k, _)| hasher(k)),
+            ),
+            Err(error) => drop(
+                shard
+                    .errors
+                    .insert_unique(hash, (key, error), |(k, _)| hasher(k)),
+            ),
+        }
     }
 
     /// Drops what is kept for `key`; whether there was anything.
     pub(crate) fn remove(&self, hash: u64, key: &K) -> bool {
-        let mut shard = self.shard(hash).write().unwrap_or_else(|p| p.into_inner());
-        match shard.find_entry(hash, |(k, _)| k == key) {
+        let mut shard = self.write(hash);
+        if let Ok(entry) = shard.values.find_entry(hash, |(k, _)| k == key) {
+            drop(entry.remove());
+            return true;
+        }
+        match shard.errors.find_entry(hash, |(k, _)| k == key) {
             Ok(entry) => {
                 drop(entry.remove());
                 true
@@ -75,11 +119,23 @@ impl<K: Eq + Hash, V: Clone, E> Store<K, V, E> {
         }
     }
 
+    /// Makes room for about `additional` more values, spread over the shards.
+    pub(crate) fn reserve(&self, additional: usize, hasher: impl Fn(&K) -> u64) {
+        let per_shard = additional.div_ceil(SHARDS);
+        for shard in self.shards.iter() {
+            let mut tables = shard.write().unwrap_or_else(|p| p.into_inner());
+            tables.values.reserve(per_shard, |(k, _)| hasher(k));
+        }
+    }
+
     /// How many keys are kept (values and permanent errors).
     pub(crate) fn len(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| s.read().unwrap_or_else(|p| p.into_inner()).len())
+            .map(|s| {
+                let tables = s.read().unwrap_or_else(|p| p.into_inner());
+                tables.values.len() + tables.errors.len()
+            })
             .sum()
     }
 }

@@ -1,5 +1,6 @@
 //! The futures a `get` returns: one key ([`Wait`]) and many keys in completion order ([`GetAll`]).
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::hash::Hash;
@@ -7,7 +8,6 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures_lite::Stream;
-use futures_util::stream::FuturesUnordered;
 
 use crate::core::Effects;
 use crate::error::Error;
@@ -129,53 +129,22 @@ where
     }
 }
 
-/// One key's [`Wait`], yielding the key along with the result.
-struct Keyed<K, V, E>
-where
-    K: Clone + Eq + Hash + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-    E: Send + Sync + 'static,
-{
-    key: Option<K>,
-    wait: Wait<K, V, E>,
-}
-
-impl<K, V, E> Unpin for Keyed<K, V, E>
-where
-    K: Clone + Eq + Hash + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-    E: Send + Sync + 'static,
-{
-}
-
-impl<K, V, E> Future for Keyed<K, V, E>
-where
-    K: Clone + Eq + Hash + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-    E: Send + Sync + 'static,
-{
-    type Output = (K, Result<V, Error<E>>);
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let result = futures_lite::ready!(Pin::new(&mut self.wait).poll(cx));
-        Poll::Ready((
-            self.key.take().expect("Keyed polled after it completed"),
-            result,
-        ))
-    }
-}
-
 /// The answers to [`get_all`](crate::Scheduler::get_all), in completion order.
 ///
-/// Every key's demand is registered when `get_all` is called. Cancel-safe: dropping the stream
-/// withdraws the demands not yet answered, as dropping each [`Wait`] would. Ends after the last key.
+/// Every key's demand is registered when `get_all` is called. The keys form one batch inside the
+/// scheduler: answers queue up on it and are collected under one lock, so the stream costs no
+/// future or allocation per key. Cancel-safe: dropping the stream withdraws the demands not yet
+/// answered, as dropping each [`Wait`] would. Ends after the last key; waits as long as the slowest.
 pub struct GetAll<K, V, E>
 where
     K: Clone + Eq + Hash + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
     E: Send + Sync + 'static,
 {
-    pending: FuturesUnordered<Keyed<K, V, E>>,
+    inner: Arc<Inner<K, V, E>>,
+    batch: usize,
+    pending: usize,
+    ready: VecDeque<(K, Result<V, Error<E>>)>,
 }
 
 impl<K, V, E> GetAll<K, V, E>
@@ -184,22 +153,32 @@ where
     V: Clone + Send + Sync + 'static,
     E: Send + Sync + 'static,
 {
-    pub(crate) fn new(waits: impl IntoIterator<Item = (K, Wait<K, V, E>)>) -> Self {
+    pub(crate) fn new(
+        inner: Arc<Inner<K, V, E>>,
+        batch: usize,
+        pending: usize,
+        ready: VecDeque<(K, Result<V, Error<E>>)>,
+    ) -> Self {
         GetAll {
-            pending: waits
-                .into_iter()
-                .map(|(key, wait)| Keyed {
-                    key: Some(key),
-                    wait,
-                })
-                .collect(),
+            inner,
+            batch,
+            pending,
+            ready,
         }
     }
 
-    /// Keys not answered yet.
+    /// Keys not yielded yet.
     pub fn remaining(&self) -> usize {
-        self.pending.len()
+        self.pending + self.ready.len()
     }
+}
+
+impl<K, V, E> Unpin for GetAll<K, V, E>
+where
+    K: Clone + Eq + Hash + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    E: Send + Sync + 'static,
+{
 }
 
 impl<K, V, E> Stream for GetAll<K, V, E>
@@ -211,10 +190,48 @@ where
     type Item = (K, Result<V, Error<E>>);
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        Pin::new(&mut self.pending).poll_next(cx)
+        let this = &mut *self;
+        if this.ready.is_empty() && this.pending > 0 {
+            let before = this.ready.len();
+            this.inner
+                .lock()
+                .poll_batch(this.batch, cx.waker(), &mut this.ready);
+            this.pending -= this.ready.len() - before;
+        }
+        match this.ready.pop_front() {
+            Some(item) => Poll::Ready(Some(item)),
+            None if this.pending == 0 => Poll::Ready(None),
+            None => Poll::Pending,
+        }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.pending.len(), Some(self.pending.len()))
+        (self.remaining(), Some(self.remaining()))
+    }
+}
+
+impl<K, V, E> Drop for GetAll<K, V, E>
+where
+    K: Clone + Eq + Hash + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    E: Send + Sync + 'static,
+{
+    fn drop(&mut self) {
+        let mut fx = Effects::new();
+        self.inner.lock().drop_batch(self.batch, &mut fx);
+        Inner::apply(&self.inner, fx);
+    }
+}
+
+impl<K, V, E> fmt::Debug for GetAll<K, V, E>
+where
+    K: Clone + Eq + Hash + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    E: Send + Sync + 'static,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GetAll")
+            .field("remaining", &self.remaining())
+            .finish()
     }
 }

@@ -12,24 +12,37 @@ use futures_lite::FutureExt;
 
 use crate::core::{AttemptEnd, Effects, Start};
 use crate::error::{ErrorClass, panic_message};
-use crate::event::EventKind;
-use crate::fetch::{JobContext, ProgressSink};
+use crate::fetch::{Fetch, JobContext};
 use crate::inner::Inner;
-use crate::sync::{Arc, Ordering};
+use crate::sync::Arc;
 
 /// Jobs a worker runs back to back before it yields.
 const JOBS_BETWEEN_YIELDS: u32 = 16;
 
-pub(crate) async fn run<K, V, E>(inner: Arc<Inner<K, V, E>>, mut start: Start<K>)
+/// Spawns a worker for fetcher type `F`; stored in the scheduler as a plain `fn` at build time.
+pub(crate) fn spawn<K, V, E, F>(inner: &Arc<Inner<K, V, E>>, start: Start<K>)
 where
     K: Clone + Eq + Hash + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
     E: Send + Sync + 'static,
+    F: Fetch<K, V, E>,
+{
+    inner
+        .runtime
+        .spawn(Box::pin(run::<K, V, E, F>(Arc::clone(inner), start)));
+}
+
+async fn run<K, V, E, F>(inner: Arc<Inner<K, V, E>>, mut start: Start<K>)
+where
+    K: Clone + Eq + Hash + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    E: Send + Sync + 'static,
+    F: Fetch<K, V, E>,
 {
     let mut ran = 0u32;
     loop {
         let (id, seq) = (start.id, start.seq);
-        let end = attempt(&inner, start).await;
+        let end = attempt::<K, V, E, F>(&inner, start).await;
         let mut fx = Effects::new();
         {
             let mut core = inner.lock();
@@ -38,7 +51,7 @@ where
         let next = if fx.start.is_empty() {
             None
         } else {
-            Some(fx.start.swap_remove(0))
+            Some(fx.start.remove(0))
         };
         Inner::apply(&inner, fx);
         match next {
@@ -52,48 +65,27 @@ where
     }
 }
 
-/// The key of a running attempt and where its progress events go.
-struct Attempt<K, V, E> {
-    inner: Arc<Inner<K, V, E>>,
-    key: K,
-}
-
-impl<K, V, E> ProgressSink for Attempt<K, V, E>
-where
-    K: Clone + Eq + Hash + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-    E: Send + Sync + 'static,
-{
-    fn report(&self, bytes: u64, total: Option<u64>) {
-        if self.inner.listening.load(Ordering::Relaxed) {
-            self.inner
-                .lock()
-                .events
-                .send(&self.key, EventKind::Progress { bytes, total });
-        }
-    }
-}
-
 /// Runs one attempt to its end, turning panics into [`AttemptEnd::Panicked`].
-async fn attempt<K, V, E>(inner: &Arc<Inner<K, V, E>>, start: Start<K>) -> AttemptEnd<V, E>
+///
+/// The fetch future lives inside this worker's own future: no allocation per attempt.
+async fn attempt<K, V, E, F>(inner: &Arc<Inner<K, V, E>>, start: Start<K>) -> AttemptEnd<V, E>
 where
     K: Clone + Eq + Hash + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
     E: Send + Sync + 'static,
+    F: Fetch<K, V, E>,
 {
-    let attempt = std::sync::Arc::new(Attempt {
-        inner: Arc::clone(inner),
-        key: start.key,
-    });
-    let sink: std::sync::Arc<dyn ProgressSink> = attempt.clone();
-    let cx = JobContext::new(start.shared, sink, start.attempt);
-    let future = match catch_unwind(AssertUnwindSafe(|| {
-        inner.fetcher.fetch_boxed(&attempt.key, &cx)
-    })) {
+    let fetcher: &F = inner
+        .fetcher
+        .downcast_ref()
+        .expect("workers are spawned for the scheduler's fetcher type");
+    let cx = JobContext::new(std::sync::Arc::clone(&start.shared), start.attempt);
+    let future = match catch_unwind(AssertUnwindSafe(|| fetcher.fetch(&start.shared.key, &cx))) {
         Ok(future) => future,
         Err(payload) => return AttemptEnd::Panicked(panic_message(&*payload)),
     };
-    drop(cx);
+    // Hold the job only while the fetch runs, so the key can usually move into the store.
+    drop((cx, start));
     match AssertUnwindSafe(future).catch_unwind().await {
         Ok(Ok(value)) => AttemptEnd::Succeeded(value),
         Ok(Err(error)) => match catch_unwind(AssertUnwindSafe(|| inner.classify(&error))) {

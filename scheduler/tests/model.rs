@@ -16,9 +16,10 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use fetch_scheduler::{
-    BoxFuture, Class, Error, ErrorClass, JobContext, JobState, Prefetched, RetryPolicy, Runtime,
-    Scheduler, Wait,
+    BoxFuture, Class, Error, ErrorClass, GetAll, JobContext, JobState, Prefetched, RetryPolicy,
+    Runtime, Scheduler, Wait,
 };
+use futures_lite::Stream;
 use proptest::prelude::*;
 
 const KEYS: u8 = 6;
@@ -294,6 +295,8 @@ struct Harness {
     gates: Arc<Mutex<Gates>>,
     running_now: Arc<Mutex<BTreeSet<u8>>>,
     waits: BTreeMap<usize, Wait<u8, u32, &'static str>>,
+    /// `get_all` streams, each with its waiters (key, waiter id) not yet answered.
+    batches: Vec<(GetAll<u8, u32, &'static str>, Vec<(u8, usize)>)>,
     answered: BTreeMap<usize, Answer>,
 }
 
@@ -344,6 +347,7 @@ impl Harness {
             gates,
             running_now,
             waits: BTreeMap::new(),
+            batches: Vec::new(),
             answered: BTreeMap::new(),
         }
     }
@@ -364,6 +368,17 @@ impl Harness {
             moved |= self.tasks.len() != before || self.gates.lock().unwrap().starts != starts;
             quiet_rounds = if moved { 0 } else { quiet_rounds + 1 };
         }
+        for (stream, members) in &mut self.batches {
+            while let Poll::Ready(Some((key, answer))) = Pin::new(&mut *stream).poll_next(&mut cx) {
+                // Answers of one key are the same for every waiter of it: give it to the first.
+                let i = members
+                    .iter()
+                    .position(|&(k, _)| k == key)
+                    .expect("a batch yields its own keys");
+                let (_, w) = members.remove(i);
+                self.answered.insert(w, answer);
+            }
+        }
         let ids: Vec<usize> = self.waits.keys().copied().collect();
         for w in ids {
             let wait = self.waits.get_mut(&w).unwrap();
@@ -380,6 +395,8 @@ enum Op {
     Prefetch(u8),
     Get(u8),
     DropWaiter(usize),
+    GetAll(Vec<u8>),
+    DropBatch(usize),
     Cancel(u8),
     Complete(usize, Outcome),
     Close,
@@ -398,6 +415,8 @@ fn op() -> impl Strategy<Value = Op> {
         6 => key.clone().prop_map(Op::Prefetch),
         6 => key.clone().prop_map(Op::Get),
         3 => (0usize..64).prop_map(Op::DropWaiter),
+        3 => proptest::collection::vec(0..KEYS, 1..4).prop_map(Op::GetAll),
+        1 => (0usize..8).prop_map(Op::DropBatch),
         2 => key.clone().prop_map(Op::Cancel),
         8 => ((0usize..8), outcome).prop_map(|(i, o)| Op::Complete(i, o)),
         1 => Just(Op::Close),
@@ -439,7 +458,14 @@ fn check(h: &Harness, model: &Model) -> Result<(), TestCaseError> {
     for (w, answer) in &model.answers {
         match answer {
             Some(a) => prop_assert_eq!(h.answered.get(w), Some(a), "waiter {}", w),
-            None => prop_assert!(h.waits.contains_key(w), "waiter {} answered early", w),
+            None => prop_assert!(
+                h.waits.contains_key(w)
+                    || h.batches
+                        .iter()
+                        .any(|(_, m)| m.iter().any(|&(_, x)| x == *w)),
+                "waiter {} answered early",
+                w
+            ),
         }
     }
 
@@ -514,8 +540,27 @@ proptest! {
                 Op::DropWaiter(i) => {
                     if next_waiter > 0 {
                         let w = i % next_waiter;
-                        h.waits.remove(&w);
-                        model.drop_waiter(w);
+                        if h.waits.remove(&w).is_some() || !h.batches.iter().any(|(_, m)| m.iter().any(|&(_, x)| x == w)) {
+                            model.drop_waiter(w);
+                        }
+                    }
+                }
+                Op::GetAll(keys) => {
+                    let mut members = Vec::new();
+                    for &k in &keys {
+                        model.get(k, next_waiter);
+                        members.push((k, next_waiter));
+                        next_waiter += 1;
+                    }
+                    h.batches.push((h.scheduler.get_all(keys), members));
+                }
+                Op::DropBatch(i) => {
+                    if !h.batches.is_empty() {
+                        let (stream, members) = h.batches.remove(i % h.batches.len());
+                        drop(stream);
+                        for (_, w) in members {
+                            model.drop_waiter(w);
+                        }
                     }
                 }
                 Op::Cancel(k) => prop_assert_eq!(h.scheduler.cancel(&k), model.cancel(k)),
@@ -550,6 +595,7 @@ proptest! {
         }
         prop_assert!(model.jobs.is_empty(), "jobs left that nothing runs");
         prop_assert!(h.waits.is_empty(), "waiters left unanswered: {:?}", h.waits.keys().collect::<Vec<_>>());
+        prop_assert!(h.batches.iter().all(|(_, m)| m.is_empty()), "get_all keys left unanswered");
         prop_assert_eq!(h.scheduler.stats().in_flight(), 0);
     }
 }
