@@ -1,0 +1,649 @@
+//! The criterion microbenchmarks of DESIGN.md §7: `hit`, `join`, `promotion_tokio`,
+//! `promotion_smol`, `throughput_tokio`, `throughput_smol`. Peers run in the same process and run.
+//!
+//! `cargo bench -p fetch-scheduler-benches --bench micro -- --quick`, then
+//! `python3 benches/report.py` for the tables.
+//!
+//! - `hit`: a done key read back as an owned value; 10 000 URL keys cycled in a fixed shuffled
+//!   order. `fetch_scheduler` (`peek`), `std_hashmap` (the floor), `dashmap_notify`,
+//!   `papaya_notify`, `moka_get_with` (see `src/peers/`).
+//! - `join`: a second caller joins one of 1024 keys whose fetch is in flight; its join is polled
+//!   once (registering its waker) and dropped, so every variant pays registration and
+//!   deregistration, nothing else.
+//! - `promotion_*`: `get` on a queued prefetch, timed with `iter_custom` from the call to the
+//!   moment the fetcher is called on an executor thread. A prefetch can only be queued while every
+//!   prefetch slot is busy, so both cases start it in the demand reserve: `free_slot` is a small
+//!   scheduler (2 slots, 1 reserved, one other prefetch running, the target first in the queue);
+//!   `saturated` a loaded one (16 slots, 4 reserved, 12 prefetches running and 1000 queued ahead of
+//!   the target). `bare_wake`, the floor: one `event_listener` notify to a task parked on the same
+//!   executor, timed until the task runs. Every round starts after the same untimed pause, with the
+//!   executor's threads parked (see [`settle`]). Each function also prints p50/p99 of its round trips and
+//!   writes them to `target/promotion-latency.json`.
+//! - `throughput_*`: 10 000 no-op jobs with 64 slots on 2 executor threads: a fresh scheduler and
+//!   `get_all` of every key, against a spawn per job whose task first takes a semaphore permit
+//!   (`tokio::sync::Semaphore` / `async_lock::Semaphore`); both collect every `(key, value)`.
+//!
+//! `hit` and `join` are followed by an interleaved cross-check (see [`interleaved`]): on a machine
+//! whose load comes and goes, criterion's one-function-after-another ratios can be far off.
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use criterion::{
+    BenchmarkGroup, Criterion, criterion_group, criterion_main, measurement::WallTime,
+};
+use event_listener::Event;
+use fetch_scheduler::{BoxFuture, JobContext, Prefetched, Runtime, Scheduler};
+use fetch_scheduler_benches::keys::{Cycle, tarball_urls};
+use fetch_scheduler_benches::latency::{Latencies, Summary};
+use fetch_scheduler_benches::ours::{self, Sched};
+use fetch_scheduler_benches::peers::dashmap_notify::{DashmapNotify, SiblingFetchFailed};
+use fetch_scheduler_benches::peers::moka_get_with::MokaGetWith;
+use fetch_scheduler_benches::peers::papaya_notify::PapayaNotify;
+use fetch_scheduler_benches::peers::std_hashmap::StdHashMap;
+use fetch_scheduler_benches::poll::{poll_once, register};
+use fetch_scheduler_benches::{NoError, Value, target_dir};
+use fetch_scheduler_smol::SmolRuntime;
+use fetch_scheduler_tokio::TokioRuntime;
+use futures_lite::StreamExt;
+use smol::Executor;
+
+/// Done keys in the `hit` group (pacquet's benchmark has 1355 packages; more keys than that so the
+/// maps do not all sit in L1).
+const HIT_KEYS: usize = 10_000;
+/// Keys in flight in the `join` group.
+const JOIN_KEYS: usize = 1_024;
+/// No-op jobs per iteration of the `throughput` groups.
+const JOBS: usize = 10_000;
+/// Slots (and semaphore permits) in the `throughput` groups: the §6 default.
+const SLOTS: usize = 64;
+/// Threads driving each executor: the machine's two cores.
+const THREADS: usize = 2;
+
+fn tokio_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(THREADS)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// A smol executor run by `THREADS` threads until dropped.
+struct SmolPool {
+    executor: Arc<Executor<'static>>,
+    stop: Option<smol::channel::Sender<()>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl SmolPool {
+    fn new() -> Self {
+        let executor = Arc::new(Executor::new());
+        let (stop, stopped) = smol::channel::bounded::<()>(1);
+        let threads = (0..THREADS)
+            .map(|_| {
+                let executor = Arc::clone(&executor);
+                let stopped = stopped.clone();
+                std::thread::spawn(move || {
+                    let _ = smol::block_on(executor.run(stopped.recv()));
+                })
+            })
+            .collect();
+        SmolPool {
+            executor,
+            stop: Some(stop),
+            threads,
+        }
+    }
+
+    fn runtime(&self) -> SmolRuntime {
+        SmolRuntime::new(Arc::clone(&self.executor))
+    }
+}
+
+impl Drop for SmolPool {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+// ---- hit ----------------------------------------------------------------------------------------
+
+fn value_of(key: &str) -> Value {
+    Arc::new(key.len() as u64)
+}
+
+/// Whether this is a real run (`cargo bench` passes `--bench`; `cargo test` runs each benchmark
+/// once in criterion's test mode, whose figures must not overwrite the JSON outputs).
+fn benchmarking() -> bool {
+    std::env::args().any(|arg| arg == "--bench")
+}
+
+/// One operation on one key, as benchmarked: its output goes through `black_box`.
+type Op<'a> = (&'static str, &'a dyn Fn(&String));
+
+/// Benchmarks each op with criterion (keys cycled), then runs [`interleaved`].
+fn bench_ops(c: &mut Criterion, group_name: &str, keys: &[String], ops: &[Op<'_>]) {
+    let mut group = c.benchmark_group(group_name);
+    for &(name, op) in ops {
+        group.bench_function(name, |b| {
+            let mut cycle = Cycle::new(keys);
+            b.iter(|| op(black_box(cycle.next())))
+        });
+    }
+    group.finish();
+    interleaved(group_name, keys, ops);
+}
+
+/// Rounds of the interleaved cross-check; each round times a batch of every op in turn.
+const ROUNDS: usize = 21;
+/// Operations per batch of the interleaved cross-check.
+const BATCH: usize = 4096;
+
+/// A cross-check that holds on a noisy machine: criterion measures one function after the other,
+/// so load that comes and goes skews their ratios; here every round times a batch of each op in
+/// turn, and the per-op median over the rounds is printed (ns per op) and written to
+/// `target/interleaved-<group>.json`. Runs unless criterion lists or tests (`--list`, `--test`),
+/// a name filter leaves the group out, or `FETCH_BENCH_INTERLEAVED=0`.
+fn interleaved(group_name: &str, keys: &[String], ops: &[Op<'_>]) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    let filtered_out = !filters.is_empty()
+        && !filters
+            .iter()
+            .any(|f| f.contains(group_name) || group_name.contains(f.as_str()));
+    if filtered_out
+        || !benchmarking()
+        || args.iter().any(|a| a == "--list")
+        || std::env::var_os("FETCH_BENCH_INTERLEAVED").is_some_and(|v| v == "0")
+    {
+        return;
+    }
+    let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(ROUNDS); ops.len()];
+    for round in 0..ROUNDS {
+        // Rotate the starting op so no op always runs first in a round.
+        for i in 0..ops.len() {
+            let at = (i + round) % ops.len();
+            let op = ops[at].1;
+            let mut cycle = Cycle::new(keys);
+            let t0 = Instant::now();
+            for _ in 0..BATCH {
+                op(black_box(cycle.next()));
+            }
+            samples[at].push(t0.elapsed().as_nanos() as f64 / BATCH as f64);
+        }
+    }
+    let mut json = serde_json::Map::new();
+    print!("{group_name} interleaved medians (ns/op):");
+    for ((name, _), mut s) in ops.iter().zip(samples) {
+        s.sort_by(f64::total_cmp);
+        let median = s[s.len() / 2];
+        print!("  {name} {median:.1}");
+        json.insert(name.to_string(), serde_json::json!(median));
+    }
+    println!();
+    let path = target_dir().join(format!("interleaved-{group_name}.json"));
+    let text = serde_json::to_string_pretty(&json).expect("json");
+    if let Err(error) = std::fs::write(&path, text) {
+        eprintln!("could not write {}: {error}", path.display());
+    }
+}
+
+/// A done key read back, owned `V` out, in every variant; keys cycled in a fixed shuffled order.
+/// Ours is read with `peek` (the warm path); uv's with `OnceMap::get`; pacquet's and moka's through
+/// their one request path (`run_with_mem_cache`, `get_with`), polled once.
+fn hit(c: &mut Criterion) {
+    let keys = tarball_urls(HIT_KEYS);
+    let rt = tokio_runtime();
+    let ours = ours::filled(TokioRuntime::new(rt.handle().clone()), &keys, |drain| {
+        rt.block_on(drain)
+    });
+    let mut floor = StdHashMap::new();
+    let dashmap = DashmapNotify::new();
+    let papaya = PapayaNotify::new();
+    let moka = MokaGetWith::new();
+    for key in &keys {
+        floor.insert(key.clone(), value_of(key));
+        let got = poll_once(dashmap.get_or_fetch(key, || async { Ok(value_of(key)) }));
+        assert!(matches!(got, Some(Ok(_))));
+        assert!(poll_once(papaya.get_or_fetch(key, || async { value_of(key) })).is_some());
+        assert!(poll_once(moka.get_with(key, async { value_of(key) })).is_some());
+    }
+    futures_lite::future::block_on(moka.sync());
+
+    let ours_op = |key: &String| {
+        black_box(ours.peek(key).expect("done"));
+    };
+    let floor_op = |key: &String| {
+        black_box(floor.get(key).expect("done"));
+    };
+    let dashmap_op = |key: &String| {
+        let hit = poll_once(dashmap.get_or_fetch(key, || async { Err(SiblingFetchFailed) }));
+        black_box(hit.expect("a hit answers at once").expect("done"));
+    };
+    let papaya_op = |key: &String| {
+        black_box(papaya.get(key).expect("done"));
+    };
+    let moka_op = |key: &String| {
+        let hit = poll_once(moka.get_with(key, async { unreachable!("a hit never runs init") }));
+        black_box(hit.expect("a hit answers at once"));
+    };
+    let ops: [Op<'_>; 5] = [
+        ("fetch_scheduler", &ours_op),
+        ("std_hashmap", &floor_op),
+        ("dashmap_notify", &dashmap_op),
+        ("papaya_notify", &papaya_op),
+        ("moka_get_with", &moka_op),
+    ];
+    bench_ops(c, "hit", &keys, &ops);
+    drop(ours);
+    drop(rt);
+}
+
+// ---- join ---------------------------------------------------------------------------------------
+
+/// A second caller joins a key whose fetch is in flight (a first caller holds it and its fetch
+/// never ends): the join is created, polled once so it registers its waker, and dropped. Every
+/// variant pays registration and deregistration; nobody's fetch completes. Ours is `get` (which
+/// takes an owned key, so the key is cloned); pacquet's is `run_with_mem_cache`'s non-owner path
+/// (`entry(url.to_string())`); uv's is `register(key.to_owned())` then `wait(&key)`; moka's is
+/// `get_with` on a key another caller is initializing.
+fn join(c: &mut Criterion) {
+    let keys = tarball_urls(JOIN_KEYS);
+    let rt = tokio_runtime();
+    let (ours, _first_callers) = ours::in_flight(TokioRuntime::new(rt.handle().clone()), &keys);
+
+    let dashmap = DashmapNotify::<Value>::new();
+    let _dashmap_owners: Vec<_> = keys
+        .iter()
+        .map(|key| register(dashmap.get_or_fetch(key, std::future::pending)))
+        .collect();
+    let papaya = PapayaNotify::<Value>::new();
+    for key in &keys {
+        assert!(papaya.register(key.clone()), "the owner claims first");
+    }
+    let moka = MokaGetWith::<Value>::new();
+    let _moka_owners: Vec<_> = keys
+        .iter()
+        .map(|key| register(moka.get_with(key, std::future::pending())))
+        .collect();
+
+    let ours_op = |key: &String| {
+        assert!(poll_once(ours.get(key.clone())).is_none());
+    };
+    let dashmap_op = |key: &String| {
+        let join = dashmap.get_or_fetch(key, || async { unreachable!("a joiner never fetches") });
+        assert!(poll_once(join).is_none());
+    };
+    let papaya_op = |key: &String| {
+        let join = papaya.get_or_fetch(key, || async { unreachable!("a joiner never fetches") });
+        assert!(poll_once(join).is_none());
+    };
+    let moka_op = |key: &String| {
+        let join = moka.get_with(key, async { unreachable!("a joiner never runs init") });
+        assert!(poll_once(join).is_none());
+    };
+    let ops: [Op<'_>; 4] = [
+        ("fetch_scheduler", &ours_op),
+        ("dashmap_notify", &dashmap_op),
+        ("papaya_notify", &papaya_op),
+        ("moka_get_with", &moka_op),
+    ];
+    bench_ops(c, "join", &keys, &ops);
+}
+
+// ---- promotion ----------------------------------------------------------------------------------
+
+/// Untimed pause before every promotion round trip, in every function alike, so each round starts
+/// with the executor's threads parked. Without it the state of the executor at `t0` depends on how
+/// much untimed work the round did before (a worker still awake picks a task up in ~2 µs; a parked
+/// one takes a futex wake, ~10 µs), and the floor and ours would not be measured alike.
+fn settle() {
+    std::thread::sleep(Duration::from_micros(50));
+}
+
+/// Round trips of one promotion scenario: a queued prefetch, then `get` on it, timed until its
+/// fetcher is called on an executor thread.
+struct Promotion {
+    sched: Sched,
+    started: mpsc::Receiver<Instant>,
+    next: u64,
+}
+
+impl Promotion {
+    /// `free_slot`: 2 slots, 1 reserved; one other prefetch runs, the target is first in the queue.
+    /// `saturated`: 16 slots, 4 reserved; 12 prefetches fill every prefetch slot and 1000 more are
+    /// queued ahead of the target.
+    fn new(runtime: impl Runtime, saturated: bool) -> Self {
+        let (tx, started) = mpsc::channel();
+        let (concurrency, reserved, running, queued) = if saturated {
+            (16, 4, 12, 1000)
+        } else {
+            (2, 1, 1, 0)
+        };
+        let sched: Sched = Scheduler::builder()
+            .concurrency(concurrency)
+            .reserved_for_demand(reserved)
+            .build(runtime, move |key: &String, _cx: &JobContext| {
+                let now = Instant::now();
+                let target = key.starts_with("target");
+                if target {
+                    let _ = tx.send(now);
+                }
+                async move {
+                    if !target {
+                        std::future::pending::<()>().await;
+                    }
+                    Ok::<_, NoError>(Value::default())
+                }
+            })
+            .expect("valid configuration");
+        for i in 0..running + queued {
+            sched.prefetch(format!(
+                "https://registry.example.test/other-{i}/-/other-{i}-1.0.0.tgz"
+            ));
+        }
+        let stats = sched.stats();
+        assert_eq!(
+            (stats.running_prefetch, stats.queued_prefetch),
+            (running, queued)
+        );
+        Promotion {
+            sched,
+            started,
+            next: 0,
+        }
+    }
+
+    fn round(&mut self) -> Duration {
+        let key = format!(
+            "target-https://registry.example.test/pkg-{0}/-/pkg-{0}-1.0.0.tgz",
+            self.next
+        );
+        self.next += 1;
+        assert_eq!(self.sched.prefetch(key.clone()), Prefetched::Queued);
+        settle();
+        let t0 = Instant::now();
+        let wait = self.sched.get(key.clone());
+        let t1 = self.started.recv().expect("the fetcher started");
+        futures_lite::future::block_on(wait).expect("the job succeeded");
+        assert!(self.sched.forget(&key));
+        t1.saturating_duration_since(t0)
+    }
+}
+
+/// The floor: a task parked on an `event_listener::Event`; one `notify`, timed until the task runs.
+struct BareWake {
+    event: Arc<Event>,
+    armed: mpsc::Receiver<()>,
+    woke: mpsc::Receiver<Instant>,
+}
+
+impl BareWake {
+    fn new(spawn: impl FnOnce(BoxFuture<'static, ()>)) -> Self {
+        let event = Arc::new(Event::new());
+        let (armed_tx, armed) = mpsc::channel();
+        let (woke_tx, woke) = mpsc::channel();
+        let listened = Arc::clone(&event);
+        spawn(Box::pin(async move {
+            loop {
+                let listener = listened.listen();
+                if armed_tx.send(()).is_err() {
+                    return;
+                }
+                listener.await;
+                if woke_tx.send(Instant::now()).is_err() {
+                    return;
+                }
+            }
+        }));
+        BareWake { event, armed, woke }
+    }
+
+    fn round(&mut self) -> Duration {
+        self.armed.recv().expect("the task listens");
+        settle();
+        let t0 = Instant::now();
+        self.event.notify(1);
+        let t1 = self.woke.recv().expect("the task woke");
+        t1.saturating_duration_since(t0)
+    }
+}
+
+/// Round-trip percentiles of every promotion function run, for `target/promotion-latency.json`.
+type Percentiles = BTreeMap<String, BTreeMap<String, Summary>>;
+
+fn time_rounds(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    percentiles: &Mutex<Percentiles>,
+    group_name: &str,
+    name: &str,
+    mut round: impl FnMut() -> Duration,
+) {
+    let mut latencies = Latencies::new();
+    group.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let rtt = round();
+                latencies.record(rtt);
+                total += rtt;
+            }
+            total
+        })
+    });
+    if let Some(summary) = latencies.summary() {
+        println!("{group_name}/{name}: {summary}");
+        percentiles
+            .lock()
+            .unwrap()
+            .entry(group_name.to_string())
+            .or_default()
+            .insert(name.to_string(), summary);
+    }
+}
+
+fn promotion_group(
+    c: &mut Criterion,
+    percentiles: &Mutex<Percentiles>,
+    name: &str,
+    runtime: impl Runtime + Clone,
+    spawn: impl FnOnce(BoxFuture<'static, ()>),
+) {
+    let mut group = c.benchmark_group(name);
+    // Each round trip also sleeps in `settle`, which criterion does not see: keep the time budget
+    // small so the wall time stays sane.
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(200))
+        .measurement_time(Duration::from_secs(1));
+    let mut free = Promotion::new(runtime.clone(), false);
+    time_rounds(&mut group, percentiles, name, "free_slot", || free.round());
+    let mut saturated = Promotion::new(runtime, true);
+    time_rounds(&mut group, percentiles, name, "saturated", || {
+        saturated.round()
+    });
+    let mut bare = BareWake::new(spawn);
+    time_rounds(&mut group, percentiles, name, "bare_wake", || bare.round());
+    group.finish();
+}
+
+fn promotion(c: &mut Criterion) {
+    let percentiles = Mutex::new(Percentiles::new());
+    {
+        let rt = tokio_runtime();
+        let handle = rt.handle().clone();
+        promotion_group(
+            c,
+            &percentiles,
+            "promotion_tokio",
+            TokioRuntime::new(handle.clone()),
+            |task| drop(handle.spawn(task)),
+        );
+        rt.shutdown_background();
+    }
+    {
+        let pool = SmolPool::new();
+        let executor = Arc::clone(&pool.executor);
+        promotion_group(c, &percentiles, "promotion_smol", pool.runtime(), |task| {
+            executor.spawn(task).detach()
+        });
+    }
+    let percentiles = percentiles.into_inner().unwrap();
+    if !percentiles.is_empty() && benchmarking() {
+        let json: serde_json::Map<String, serde_json::Value> = percentiles
+            .iter()
+            .map(|(group, functions)| {
+                let functions = functions
+                    .iter()
+                    .map(|(name, s)| {
+                        let ns = |d: Duration| d.as_nanos() as u64;
+                        let entry = serde_json::json!({
+                            "p50_ns": ns(s.p50), "p99_ns": ns(s.p99),
+                            "mean_ns": ns(s.mean), "count": s.count,
+                        });
+                        (name.clone(), entry)
+                    })
+                    .collect::<serde_json::Map<_, _>>();
+                (group.clone(), serde_json::Value::Object(functions))
+            })
+            .collect();
+        let path = target_dir().join("promotion-latency.json");
+        let text = serde_json::to_string_pretty(&json).expect("json");
+        if let Err(error) = std::fs::write(&path, text) {
+            eprintln!("could not write {}: {error}", path.display());
+        }
+    }
+}
+
+// ---- throughput ---------------------------------------------------------------------------------
+
+/// `JOBS` no-op jobs through our scheduler: a fresh scheduler with `SLOTS` slots, `get_all` of
+/// every key, every `(key, value)` collected.
+async fn ours_batch(runtime: impl Runtime, keys: &[String]) -> Vec<(String, Value)> {
+    let sched = ours::instant(runtime, SLOTS);
+    sched
+        .get_all(keys.iter().cloned())
+        .map(|(key, result)| (key, result.expect("no-op jobs succeed")))
+        .collect()
+        .await
+}
+
+fn throughput_tokio(c: &mut Criterion) {
+    let keys = tarball_urls(JOBS);
+    let rt = tokio_runtime();
+    let mut group = c.benchmark_group("throughput_tokio");
+    group.sample_size(10);
+    group.throughput(criterion::Throughput::Elements(JOBS as u64));
+    group.bench_function("fetch_scheduler", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let t0 = Instant::now();
+                let out = rt.block_on(ours_batch(TokioRuntime::new(rt.handle().clone()), &keys));
+                total += t0.elapsed();
+                assert_eq!(out.len(), JOBS);
+            }
+            total
+        })
+    });
+    group.bench_function("semaphore_spawn", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let t0 = Instant::now();
+                let out = rt.block_on(async {
+                    let permits = Arc::new(tokio::sync::Semaphore::new(SLOTS));
+                    let tasks: Vec<_> = keys
+                        .iter()
+                        .cloned()
+                        .map(|key| {
+                            let permits = Arc::clone(&permits);
+                            tokio::spawn(async move {
+                                let _permit = permits.acquire().await.expect("open");
+                                let value = value_of(&key);
+                                (key, value)
+                            })
+                        })
+                        .collect();
+                    let mut out = Vec::with_capacity(tasks.len());
+                    for task in tasks {
+                        out.push(task.await.expect("no panic"));
+                    }
+                    out
+                });
+                total += t0.elapsed();
+                assert_eq!(out.len(), JOBS);
+            }
+            total
+        })
+    });
+    group.finish();
+}
+
+fn throughput_smol(c: &mut Criterion) {
+    let keys = tarball_urls(JOBS);
+    let pool = SmolPool::new();
+    let mut group = c.benchmark_group("throughput_smol");
+    group.sample_size(10);
+    group.throughput(criterion::Throughput::Elements(JOBS as u64));
+    group.bench_function("fetch_scheduler", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let t0 = Instant::now();
+                let out = futures_lite::future::block_on(ours_batch(pool.runtime(), &keys));
+                total += t0.elapsed();
+                assert_eq!(out.len(), JOBS);
+            }
+            total
+        })
+    });
+    group.bench_function("semaphore_spawn", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let t0 = Instant::now();
+                let out = futures_lite::future::block_on(async {
+                    let permits = Arc::new(async_lock::Semaphore::new(SLOTS));
+                    let tasks: Vec<_> = keys
+                        .iter()
+                        .cloned()
+                        .map(|key| {
+                            let permits = Arc::clone(&permits);
+                            pool.executor.spawn(async move {
+                                let _permit = permits.acquire().await;
+                                let value = value_of(&key);
+                                (key, value)
+                            })
+                        })
+                        .collect();
+                    let mut out = Vec::with_capacity(tasks.len());
+                    for task in tasks {
+                        out.push(task.await);
+                    }
+                    out
+                });
+                total += t0.elapsed();
+                assert_eq!(out.len(), JOBS);
+            }
+            total
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    hit,
+    join,
+    promotion,
+    throughput_tokio,
+    throughput_smol
+);
+criterion_main!(benches);

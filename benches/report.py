@@ -1,0 +1,232 @@
+#!/usr/bin/env python3
+"""Markdown tables of the fetch-scheduler benchmarks, for BENCHMARKS.md.
+
+Reads what `cargo bench -p fetch-scheduler-benches` wrote into the target directory:
+  criterion/<group>/<function>/new/estimates.json   (criterion's median, in ns)
+  interleaved-hit.json, interleaved-join.json       (interleaved cross-check, ns per op)
+  promotion-latency.json                            (p50/p99 of every promotion round trip)
+  memory.json                                       (bytes per done key)
+  install-sim.json                                  (the install simulation, demo JSON format)
+and prints one markdown table per group, with ratios against the floor and the peers, and
+whether each DESIGN.md section 7 target is met. Missing inputs are skipped with a note.
+
+usage: python3 benches/report.py [--target DIR]
+       (default: $CARGO_TARGET_DIR, else target/ at the workspace root)
+"""
+
+import argparse
+import json
+import os
+import sys
+
+OURS = "fetch_scheduler"
+
+
+def default_target():
+    env = os.environ.get("CARGO_TARGET_DIR")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if env:
+        return env if os.path.isabs(env) else os.path.join(root, env)
+    return os.path.join(root, "target")
+
+
+def median_ns(target, group, function):
+    path = os.path.join(target, "criterion", group, function, "new", "estimates.json")
+    try:
+        with open(path) as f:
+            return json.load(f)["median"]["point_estimate"]
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def load_json(target, name):
+    try:
+        with open(os.path.join(target, name)) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def fmt_time(ns):
+    if ns is None:
+        return "—"
+    if ns >= 1e6:
+        return f"{ns / 1e6:.2f} ms"
+    if ns >= 1e3:
+        return f"{ns / 1e3:.2f} µs"
+    return f"{ns:.1f} ns"
+
+
+def fmt_ratio(x):
+    return "—" if x is None else f"{x:.2f}×"
+
+
+def verdict(ok):
+    return "met" if ok else "**missed**"
+
+
+def table(header, rows):
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(out)
+
+
+def lookup_group(target, group, functions):
+    return {f: median_ns(target, group, f) for f in functions}
+
+
+def hit_or_join(target, group, peers, floor=None):
+    functions = [OURS] + ([floor] if floor else []) + peers
+    m = lookup_group(target, group, functions)
+    if m[OURS] is None:
+        return f"_{group}: no criterion data_", []
+    rows, checks = [], []
+    for f in functions:
+        t = m[f]
+        vs_floor = t / m[floor] if floor and t is not None and m[floor] else None
+        ours_vs = m[OURS] / t if t is not None and f != OURS else None
+        rows.append([f"`{f}`", fmt_time(t), fmt_ratio(vs_floor) if floor else None, fmt_ratio(ours_vs)])
+    if floor and m[floor]:
+        r = m[OURS] / m[floor]
+        checks.append((f"{group}: ours ≤ 1.5× {floor}", f"{r:.2f}×", r <= 1.5))
+    for p in peers:
+        if m[p]:
+            r = m[OURS] / m[p]
+            checks.append((f"{group}: ours ≤ {p}", f"{r:.2f}×", r <= 1.0))
+    header = ["function", "median"] + ([f"÷ {floor}"] if floor else []) + ["ours ÷ this"]
+    if not floor:
+        rows = [[r[0], r[1], r[3]] for r in rows]
+    return f"### `{group}`\n\n" + table(header, rows), checks
+
+
+def interleaved(target, group, floor=None):
+    data = load_json(target, f"interleaved-{group}.json")
+    if not data or OURS not in data:
+        return f"_{group}: no interleaved cross-check_", []
+    rows, checks = [], []
+    order = [OURS] + ([floor] if floor in data else []) + sorted(n for n in data if n not in (OURS, floor))
+    for name in order:
+        ns = data[name]
+        rows.append([f"`{name}`", f"{ns:.1f} ns", fmt_ratio(ns / data[floor]) if floor in data else "—",
+                     fmt_ratio(data[OURS] / ns) if name != OURS else "—"])
+        if name == floor:
+            r = data[OURS] / ns
+            checks.append((f"{group} (interleaved): ours ≤ 1.5× {floor}", f"{r:.2f}×", r <= 1.5))
+        elif name != OURS:
+            r = data[OURS] / ns
+            checks.append((f"{group} (interleaved): ours ≤ {name}", f"{r:.2f}×", r <= 1.0))
+    head = f"`{group}`, interleaved cross-check (median of rounds that time every variant in turn):\n\n"
+    return head + table(["function", "per op", f"÷ {floor}" if floor else "÷ floor", "ours ÷ this"], rows), checks
+
+
+def promotion(target, group, latency):
+    functions = ["free_slot", "saturated", "bare_wake"]
+    m = lookup_group(target, group, functions)
+    if all(v is None for v in m.values()):
+        return f"_{group}: no criterion data_", []
+    pct = (latency or {}).get(group, {})
+    rows, checks = [], []
+    for f in functions:
+        p = pct.get(f, {})
+        ratio = m[f] / m["bare_wake"] if m[f] and m["bare_wake"] else None
+        p50r = p.get("p50_ns") / pct["bare_wake"]["p50_ns"] if p and "bare_wake" in pct else None
+        p99r = p.get("p99_ns") / pct["bare_wake"]["p99_ns"] if p and "bare_wake" in pct else None
+        rows.append([f"`{f}`", fmt_time(m[f]), fmt_ratio(ratio), fmt_time(p.get("p50_ns")),
+                     fmt_ratio(p50r), fmt_time(p.get("p99_ns")), fmt_ratio(p99r)])
+        if f != "bare_wake" and ratio is not None:
+            checks.append((f"{group}: {f} ≤ 2× bare_wake (median)", f"{ratio:.2f}×", ratio <= 2.0))
+    header = ["function", "median", "÷ bare_wake", "p50", "p50 ÷ floor", "p99", "p99 ÷ floor"]
+    return f"### `{group}`\n\n" + table(header, rows), checks
+
+
+def throughput(target, group, jobs=10_000):
+    m = lookup_group(target, group, [OURS, "semaphore_spawn"])
+    if m[OURS] is None:
+        return f"_{group}: no criterion data_", []
+    rows = []
+    for f, t in m.items():
+        rate = jobs / (t / 1e9) if t else None
+        rows.append([f"`{f}`", fmt_time(t), "—" if rate is None else f"{rate / 1e6:.2f} M jobs/s"])
+    checks = []
+    if m["semaphore_spawn"]:
+        r = m["semaphore_spawn"] / m[OURS]
+        checks.append((f"{group}: ours ≥ 1.0× semaphore_spawn (throughput)", f"{r:.2f}×", r >= 1.0))
+    return f"### `{group}` ({jobs} no-op jobs)\n\n" + table(["function", "median", "rate"], rows), checks
+
+
+def memory(data):
+    if not data:
+        return "_memory: no target/memory.json_", []
+    by_keys = {}
+    for r in data["results"]:
+        by_keys.setdefault(r["keys"], []).append(r)
+    parts, checks = [], []
+    for n, results in sorted(by_keys.items()):
+        floor = next((r for r in results if r["name"] == "std_hashmap"), None)
+        rows = []
+        for r in results:
+            rows.append([f"`{r['name']}`", f"{r['bytes_per_key']:.1f}",
+                         fmt_ratio(r["bytes_per_key"] / floor["bytes_per_key"]) if floor else "—",
+                         f"{r['blocks_per_key']:.2f}"])
+        parts.append(f"{n} done keys (payload {results[0]['payload_bytes_per_key']} B/key):\n\n"
+                     + table(["variant", "bytes/key", "÷ std_hashmap", "heap blocks/key"], rows))
+        ours = next((r for r in results if r["name"] == OURS), None)
+        for r in results:
+            if ours and r["name"] not in (OURS, "std_hashmap", "fetch_scheduler_sequential"):
+                ratio = ours["bytes_per_key"] / r["bytes_per_key"]
+                checks.append((f"memory ({n} keys): ours ≤ {r['name']}", f"{ratio:.2f}×", ratio <= 1.0))
+    return "### memory (bytes per done key)\n\n" + "\n\n".join(parts), checks
+
+
+def install_sim(data):
+    if not data:
+        return "_install_sim: no target/install-sim.json_", []
+    rows = []
+    for s in data["strategies"]:
+        rows.append([f"`{s['name']}`", f"{s['wall_ms']:.0f}", f"{s['wall_ms'] / data['floor_ms']:.2f}×",
+                     s["requests"], s["duplicate_requests"], f"{s['bytes'] / 1e6:.1f}",
+                     f"{s['demand_wait_ms']:.0f}"])
+    checks = []
+    ours = next((s for s in data["strategies"] if s["name"] == "scheduler"), None)
+    if ours:
+        checks.append(("install_sim: scheduler has 0 duplicate requests", str(ours["duplicate_requests"]),
+                       ours["duplicate_requests"] == 0))
+        best = min(s["wall_ms"] for s in data["strategies"])
+        checks.append(("install_sim: scheduler has the lowest wall", f"{ours['wall_ms']:.0f} ms",
+                       ours["wall_ms"] <= best))
+        r = ours["wall_ms"] / data["floor_ms"]
+        checks.append(("install_sim: scheduler within 10 % of the floor", f"{r:.2f}×", r <= 1.10))
+    head = (f"### install simulation ({data['packages']} packages, {data['bytes'] / 1e6:.1f} MB needed, "
+            f"floor {data['floor_ms']:.0f} ms)\n\n")
+    return head + table(["strategy", "wall ms", "÷ floor", "requests", "duplicates", "MB sent",
+                         "demand wait ms"], rows), checks
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--target", default=default_target(), help="cargo target directory")
+    args = parser.parse_args()
+    if not os.path.isdir(args.target):
+        sys.exit(f"no target directory at {args.target}")
+    latency = load_json(args.target, "promotion-latency.json")
+    sections = [
+        hit_or_join(args.target, "hit", ["dashmap_notify", "papaya_notify", "moka_get_with"], floor="std_hashmap"),
+        interleaved(args.target, "hit", floor="std_hashmap"),
+        hit_or_join(args.target, "join", ["dashmap_notify", "papaya_notify", "moka_get_with"]),
+        interleaved(args.target, "join"),
+        promotion(args.target, "promotion_tokio", latency),
+        promotion(args.target, "promotion_smol", latency),
+        throughput(args.target, "throughput_tokio"),
+        throughput(args.target, "throughput_smol"),
+        memory(load_json(args.target, "memory.json")),
+        install_sim(load_json(args.target, "install-sim.json")),
+    ]
+    checks = [c for _, cs in sections for c in cs]
+    print("\n\n".join(text for text, _ in sections))
+    if checks:
+        print("\n### targets (DESIGN.md §7)\n")
+        print(table(["target", "measured", "verdict"], [[n, v, verdict(ok)] for n, v, ok in checks]))
+
+
+if __name__ == "__main__":
+    main()
