@@ -237,8 +237,8 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
     /// Polls waiter `waiter`: its answer if the job ended, else remembers `waker`.
     pub(crate) fn poll_waiter(&mut self, waiter: usize, waker: &Waker) -> Poll<Kept<V, E>> {
         let poll = self.waiters.poll(waiter, waker);
-        if poll.is_ready() && self.jobs.is_empty() {
-            self.waiters.shrink_if_empty();
+        if poll.is_ready() {
+            self.shrink_waiters_if_idle();
         }
         poll
     }
@@ -272,6 +272,14 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
         out: &mut VecDeque<(K, Kept<V, E>)>,
     ) {
         self.waiters.poll_batch(batch, waker, out);
+        self.shrink_waiters_if_idle();
+    }
+
+    /// Once nothing is in flight and every waiter is gone, gives back the waiter table of a burst.
+    fn shrink_waiters_if_idle(&mut self) {
+        if self.jobs.is_empty() {
+            self.waiters.shrink_if_empty();
+        }
     }
 
     /// A `get_all` went away: withdraws every demand it still had.
@@ -280,6 +288,7 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
             let shift = self.jobs[job].remove_waiter(waiter);
             self.on_shift(job, shift, fx);
         }
+        self.shrink_waiters_if_idle();
     }
 
     /// Applies a change of a job's interests to the queue, the slot accounting and the events.

@@ -126,9 +126,9 @@ where
         let batch = {
             let mut core = self.inner.lock();
             // Make room for the whole batch at once rather than growing (and rehashing) step by step.
-            let expected = keys.size_hint().0;
-            core.reserve(expected);
-            self.inner.store.reserve(expected, |k| self.inner.hash(k));
+            // Room for the batch's jobs and waiters at once (dropped again when the burst ends). The
+            // store is not reserved: keys already done would leave that room unused for good.
+            core.reserve(keys.size_hint().0);
             core.new_batch()
         };
         while keys.peek().is_some() {

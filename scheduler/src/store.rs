@@ -119,15 +119,6 @@ impl<K: Eq + Hash, V: Clone, E> Store<K, V, E> {
         }
     }
 
-    /// Makes room for about `additional` more values, spread over the shards.
-    pub(crate) fn reserve(&self, additional: usize, hasher: impl Fn(&K) -> u64) {
-        let per_shard = additional.div_ceil(SHARDS);
-        for shard in self.shards.iter() {
-            let mut tables = shard.write().unwrap_or_else(|p| p.into_inner());
-            tables.values.reserve(per_shard, |(k, _)| hasher(k));
-        }
-    }
-
     /// How many keys are kept (values and permanent errors).
     pub(crate) fn len(&self) -> usize {
         self.shards

@@ -148,6 +148,9 @@ impl<K, V: Clone, E> Waiters<K, V, E> {
         if self.slots.is_empty() && self.slots.capacity() > SHRINK_ABOVE {
             self.slots = Slab::new();
         }
+        if self.batches.is_empty() && self.batches.capacity() > SHRINK_ABOVE {
+            self.batches = Slab::new();
+        }
     }
 }
 

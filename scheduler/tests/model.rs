@@ -288,6 +288,9 @@ impl Model {
 
 // ---- the system under test --------------------------------------------------------------------
 
+/// A `get_all` stream and its waiters (key, waiter id) not yet answered.
+type Batch = (GetAll<u8, u32, &'static str>, Vec<(u8, usize)>);
+
 struct Harness {
     scheduler: Scheduler<u8, u32, &'static str>,
     runtime: Manual,
@@ -296,7 +299,7 @@ struct Harness {
     running_now: Arc<Mutex<BTreeSet<u8>>>,
     waits: BTreeMap<usize, Wait<u8, u32, &'static str>>,
     /// `get_all` streams, each with its waiters (key, waiter id) not yet answered.
-    batches: Vec<(GetAll<u8, u32, &'static str>, Vec<(u8, usize)>)>,
+    batches: Vec<Batch>,
     answered: BTreeMap<usize, Answer>,
 }
 
