@@ -1299,6 +1299,23 @@ pub fn check_events_match_stats(events: &[Event<Key>], s: &Stats) -> Result<(), 
     }
 }
 
+/// Closes `s`, waits (at most one step's timeout) for it to drain, and checks that nothing is left
+/// and that the events `rec` saw match the counters: how every scenario ends.
+pub async fn close_and_settle(ctx: &Ctx, s: &TestScheduler, rec: &mut Recorder) -> Stats {
+    s.close();
+    ctx.within("drain after close", s.drain()).await;
+    settled(s, rec)
+}
+
+/// Checks that nothing is in flight or waiting in `s` and that the events `rec` saw match the
+/// counters; returns the stats.
+pub fn settled(s: &TestScheduler, rec: &mut Recorder) -> Stats {
+    let stats = s.stats();
+    assert_settled(&stats);
+    assert_events_match_stats(rec.all(), &stats);
+    stats
+}
+
 /// [`check_events_match_stats`], panicking.
 pub fn assert_events_match_stats(events: &[Event<Key>], s: &Stats) {
     if let Err(e) = check_events_match_stats(events, s) {

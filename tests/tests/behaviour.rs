@@ -15,7 +15,7 @@ use fetch_scheduler::{
 };
 use fetch_scheduler_tests::{
     Ctx, Fake, FetchError, Key, Recorder, Step, TestScheduler, assert_events_match_stats,
-    assert_settled, assert_stats_add_up, build, build_with_retry, check_capacity,
+    assert_stats_add_up, build, build_with_retry, check_capacity, close_and_settle,
     for_each_executor, value_of,
 };
 use futures_lite::StreamExt;
@@ -23,15 +23,6 @@ use futures_lite::future::poll_once;
 
 const P0: Priority = Priority::prefetch(0);
 const D0: Priority = Priority::demand(0);
-
-/// Closes, drains, and checks that nothing is left and that the events match the counters.
-async fn settle(ctx: &Ctx, s: &TestScheduler, rec: &mut Recorder) {
-    s.close();
-    ctx.within("drain after close", s.drain()).await;
-    let stats = s.stats();
-    assert_settled(&stats);
-    assert_events_match_stats(rec.all(), &stats);
-}
 
 /// At most one attempt per key runs, whoever asks and from wherever: tasks, plain threads
 /// (`get_blocking`), repeated prefetches. Every caller gets the one value.
@@ -106,7 +97,7 @@ async fn single_flight(ctx: Ctx) {
         assert_eq!(fake.calls(k), 1, "key {k} fetched once");
     }
     assert!(fake.overlaps().is_empty(), "{:?}", fake.overlaps());
-    settle(&ctx, &s, &mut rec).await;
+    close_and_settle(&ctx, &s, &mut rec).await;
 }
 
 /// Requests for a key in flight join it: one attempt, every waiter gets the same value, and the
@@ -156,7 +147,7 @@ async fn join(ctx: Ctx) {
             EventKind::Succeeded { attempt: 1 },
         ]
     );
-    settle(&ctx, &s, &mut rec).await;
+    close_and_settle(&ctx, &s, &mut rec).await;
 }
 
 /// `get` on a queued prefetch moves it to the demand class at once: it starts in the reserved slot
@@ -232,7 +223,7 @@ async fn promotion(ctx: Ctx) {
             EventKind::Succeeded { attempt: 1 },
         ]
     );
-    settle(&ctx, &s, &mut rec).await;
+    close_and_settle(&ctx, &s, &mut rec).await;
 }
 
 /// When the last demand of a queued job goes, it falls back to its prefetch priority, or leaves the
@@ -320,7 +311,7 @@ async fn demotion(ctx: Ctx) {
             EventKind::Succeeded { attempt: 1 },
         ]
     );
-    settle(&ctx, &s, &mut rec).await;
+    close_and_settle(&ctx, &s, &mut rec).await;
 }
 
 /// Prefetches never take the reserved slots: a demand starts at once while prefetches queue, and a
@@ -377,7 +368,7 @@ async fn reserved_capacity(ctx: Ctx) {
     for k in 0..10 {
         assert_eq!(fake.calls(k), 1);
     }
-    settle(&ctx, &s, &mut rec).await;
+    close_and_settle(&ctx, &s, &mut rec).await;
 }
 
 /// Demand before prefetch; larger hints first inside a class; FIFO among equals; a second prefetch
@@ -404,7 +395,7 @@ async fn hint_ordering(ctx: Ctx) {
     ctx.within("w8", w8).await.unwrap();
     ctx.within("drain", s.drain()).await;
     assert_eq!(fake.start_order(), vec![0, 8, 7, 3, 2, 4, 5, 1, 6]);
-    settle(&ctx, &s, &mut rec).await;
+    close_and_settle(&ctx, &s, &mut rec).await;
 }
 
 /// Transient errors are retried with exponential backoff (capped, jitter within bounds); the
@@ -440,7 +431,7 @@ async fn retry_and_backoff(ctx: Ctx) {
     );
     let st = s.stats();
     assert_eq!((st.retries, st.attempts, st.succeeded), (3, 4, 1));
-    settle(&ctx, &s, &mut rec).await;
+    close_and_settle(&ctx, &s, &mut rec).await;
 
     // A long backoff, observed while it lasts.
     let fake = Fake::new();
@@ -476,7 +467,7 @@ async fn retry_and_backoff(ctx: Ctx) {
     assert!(s.cancel(&2), "cancel a job in backoff nobody awaits");
     let st = s.stats();
     assert_eq!((st.backing_off, st.cancelled), (0, 1));
-    settle(&ctx, &s, &mut rec).await;
+    close_and_settle(&ctx, &s, &mut rec).await;
 
     // Jitter keeps each delay between half and all of the nominal one.
     let fake = Fake::new();
@@ -508,7 +499,7 @@ async fn retry_and_backoff(ctx: Ctx) {
     for k in 10..20 {
         assert!(s.cancel(&k));
     }
-    settle(&ctx, &s, &mut rec).await;
+    close_and_settle(&ctx, &s, &mut rec).await;
 }
 
 /// Every waiter of a failed attempt receives the same real error; the key is then absent, so the
@@ -562,7 +553,7 @@ async fn shared_errors(ctx: Ctx) {
     assert_eq!(fake.calls(1), 2);
     let st = s.stats();
     assert_eq!((st.failed, st.succeeded, st.retries), (1, 1, 0));
-    settle(&ctx, &s, &mut rec).await;
+    close_and_settle(&ctx, &s, &mut rec).await;
 }
 
 /// An error classified permanent is never retried, is shared by every waiter and is kept: later
@@ -622,7 +613,7 @@ async fn permanent_errors_kept(ctx: Ctx) {
             },
         ]
     );
-    settle(&ctx, &s, &mut rec).await;
+    close_and_settle(&ctx, &s, &mut rec).await;
 }
 
 /// A panicking fetcher (in its future, in the `fetch` call, or in the classify fn) fails that
@@ -689,7 +680,7 @@ async fn panics(ctx: Ctx) {
             },
         ]
     );
-    settle(&ctx, &s, &mut rec).await;
+    close_and_settle(&ctx, &s, &mut rec).await;
 }
 
 /// `cancel` removes a queued job nobody awaits, and nothing else: not a running job, not a job with
@@ -745,7 +736,7 @@ async fn cancel(ctx: Ctx) {
             EventKind::Succeeded { attempt: 1 },
         ]
     );
-    settle(&ctx, &s, &mut rec).await;
+    close_and_settle(&ctx, &s, &mut rec).await;
 }
 
 /// `close` refuses new keys, drops queued prefetches, keeps running jobs and awaited queued jobs;
@@ -810,7 +801,7 @@ async fn close_and_drain(ctx: Ctx) {
         rec.kinds(3),
         vec![EventKind::Queued(P0), EventKind::Cancelled]
     );
-    settle(&ctx, &s, &mut rec).await;
+    close_and_settle(&ctx, &s, &mut rec).await;
 }
 
 /// `peek`, `stats`, `snapshot` and `get_blocking` from plain threads (no runtime) while jobs run:
@@ -873,7 +864,7 @@ async fn peek_from_plain_thread(ctx: Ctx) {
             .unwrap(),
         value_of(3, 1)
     );
-    settle(&ctx, &s, &mut rec).await;
+    close_and_settle(&ctx, &s, &mut rec).await;
 }
 
 /// `get_all` registers every demand at once and yields in completion order; dropping it withdraws
@@ -915,7 +906,7 @@ async fn get_all_order(ctx: Ctx) {
         Some(value_of(4, 1)),
         "the running job still finished"
     );
-    settle(&ctx, &s, &mut rec).await;
+    close_and_settle(&ctx, &s, &mut rec).await;
 }
 
 /// Each happening produces exactly one event, to every subscriber, in transition order; a late
@@ -1007,7 +998,7 @@ async fn events_once_per_happening(ctx: Ctx) {
     );
     assert!(late.try_next().is_none(), "no replay for late subscribers");
     assert_events_match_stats(rec.all(), &s.stats());
-    settle(&ctx, &s, &mut rec).await;
+    close_and_settle(&ctx, &s, &mut rec).await;
 }
 
 /// The counters and gauges of `stats()` and the rows of `snapshot()` follow the jobs exactly and
@@ -1085,7 +1076,7 @@ async fn stats_add_up(ctx: Ctx) {
         (0, 0, 0, 0)
     );
     assert_eq!(st.kept, 2);
-    settle(&ctx, &s, &mut rec).await;
+    close_and_settle(&ctx, &s, &mut rec).await;
 }
 
 /// Jobs progress on their own tasks: prefetches nobody awaits complete without any poll from the

@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use fetch_scheduler::{Error, EventKind, Prefetched, RetryPolicy, Scheduler};
 use fetch_scheduler_tests::{
-    Ctx, Fake, Key, ManualTimers, Recorder, Step, TestScheduler, assert_events_match_stats,
-    assert_settled, build, build_with_retry, check_capacity, classify, for_each_executor, value_of,
+    Ctx, Fake, Key, ManualTimers, Recorder, Step, TestScheduler, assert_settled, build,
+    build_with_retry, check_capacity, classify, close_and_settle, for_each_executor, settled,
+    value_of,
 };
 use futures_lite::StreamExt;
 
@@ -47,11 +48,7 @@ async fn all_slots_free(
             value_of(k, 1)
         );
     }
-    s.close();
-    ctx.within("final drain", s.drain()).await;
-    let st = s.stats();
-    assert_settled(&st);
-    assert_events_match_stats(rec.all(), &st);
+    close_and_settle(ctx, s, rec).await;
 }
 
 /// A fetcher error reaches every kind of waiter (task, `get_all` stream, blocking thread) and no
@@ -430,9 +427,7 @@ async fn close_with_queued_and_running(ctx: Ctx) {
     for k in [6, 7, 8, 21] {
         assert_eq!(s.peek(&k), None);
     }
-    let st = s.stats();
-    assert_settled(&st);
-    assert_events_match_stats(rec.all(), &st);
+    settled(&s, &mut rec);
 }
 
 /// Every attempt fails: the waiters get the last attempt's error after `max_attempts`, the key is

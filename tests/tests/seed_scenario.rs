@@ -24,8 +24,8 @@ use std::sync::{Arc, Mutex};
 
 use fetch_scheduler::{BoxFuture, Class, Fetch, JobContext, Scheduler};
 use fetch_scheduler_tests::{
-    Ctx, Fake, FetchError, Key, Recorder, TestScheduler, Value, assert_events_match_stats,
-    assert_settled, check_capacity, classify, for_each_executor, value_of,
+    Ctx, Fake, FetchError, Key, Recorder, TestScheduler, Value, check_capacity, classify,
+    close_and_settle, for_each_executor, value_of,
 };
 use futures_lite::StreamExt;
 
@@ -254,11 +254,7 @@ async fn with_scheduler(ctx: Ctx) {
     for k in SPECULATIVE {
         fake.release(k);
     }
-    s.close();
-    ctx.within("drain", s.drain()).await;
-    let st = s.stats();
-    assert_settled(&st);
-    assert_events_match_stats(rec.all(), &st);
+    close_and_settle(&ctx, &s, &mut rec).await;
 }
 
 async fn without_scheduler(ctx: Ctx) {

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use fetch_scheduler::{RetryPolicy, Scheduler};
 use fetch_scheduler_tests::{
-    Ctx, Exec, Fake, Key, Odds, Recorder, TestScheduler, assert_events_match_stats, assert_settled,
-    check_answer, check_capacity, check_stats, classify, run_with_timeout, value_of,
+    Ctx, Exec, Fake, Key, Odds, Recorder, TestScheduler, check_answer, check_capacity, check_stats,
+    classify, close_and_settle, run_with_timeout, value_of,
 };
 use futures_lite::future::{poll_once, yield_now};
 use futures_lite::{FutureExt, StreamExt};
@@ -176,11 +176,7 @@ async fn stress(ctx: Ctx) {
     }
     assert_eq!(ops.load(Ordering::Relaxed), TOTAL_OPS);
     check(&s);
-    s.close();
-    ctx.within("drain after the stress", s.drain()).await;
-    let st = s.stats();
-    assert_settled(&st);
-    assert_events_match_stats(rec.all(), &st);
+    let st = close_and_settle(&ctx, &s, &mut rec).await;
     assert!(fake.overlaps().is_empty(), "a key ran twice at once");
     assert_eq!(
         st.attempts,
