@@ -124,6 +124,20 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
         self.jobs.is_empty()
     }
 
+    /// With nothing in flight, gives back the tables a burst grew (called when a drain sees the
+    /// scheduler idle: the end of a burst, not a lull inside one, which would only regrow them).
+    pub(crate) fn shrink_if_idle(&mut self) {
+        if !self.jobs.is_empty() {
+            return;
+        }
+        if self.jobs.capacity() > SHRINK_ABOVE {
+            self.jobs = Slab::new();
+            self.keys = HashTable::new();
+            self.queue = Queue::default();
+        }
+        self.waiters.shrink_if_empty();
+    }
+
     fn find(&self, hash: u64, key: &K) -> Option<usize> {
         let jobs = &self.jobs;
         self.keys.find(hash, |&id| jobs[id].key() == key).copied()
@@ -236,11 +250,7 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
 
     /// Polls waiter `waiter`: its answer if the job ended, else remembers `waker`.
     pub(crate) fn poll_waiter(&mut self, waiter: usize, waker: &Waker) -> Poll<Kept<V, E>> {
-        let poll = self.waiters.poll(waiter, waker);
-        if poll.is_ready() {
-            self.shrink_waiters_if_idle();
-        }
-        poll
+        self.waiters.poll(waiter, waker)
     }
 
     /// A waiter went away (its future was dropped) before taking its answer.
@@ -272,14 +282,6 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
         out: &mut VecDeque<(K, Kept<V, E>)>,
     ) {
         self.waiters.poll_batch(batch, waker, out);
-        self.shrink_waiters_if_idle();
-    }
-
-    /// Once nothing is in flight and every waiter is gone, gives back the waiter table of a burst.
-    fn shrink_waiters_if_idle(&mut self) {
-        if self.jobs.is_empty() {
-            self.waiters.shrink_if_empty();
-        }
     }
 
     /// A `get_all` went away: withdraws every demand it still had.
@@ -288,7 +290,6 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
             let shift = self.jobs[job].remove_waiter(waiter);
             self.on_shift(job, shift, fx);
         }
-        self.shrink_waiters_if_idle();
     }
 
     /// Applies a change of a job's interests to the queue, the slot accounting and the events.
@@ -495,13 +496,6 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
             Err(_) => unreachable!("every job is indexed by its key"),
         }
         fx.idle = self.jobs.is_empty();
-        if fx.idle && self.jobs.capacity() > SHRINK_ABOVE {
-            // A burst is over: give its memory back (the queue is empty with no job in flight).
-            self.jobs = Slab::new();
-            self.keys = HashTable::new();
-            self.queue = Queue::default();
-            self.waiters.shrink_if_empty();
-        }
         job
     }
 

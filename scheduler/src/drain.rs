@@ -12,7 +12,8 @@ use crate::inner::Inner;
 use crate::sync::Arc;
 
 /// Resolves when no job is queued, running or backing off; from
-/// [`Scheduler::drain`](crate::Scheduler::drain).
+/// [`Scheduler::drain`](crate::Scheduler::drain). On resolving it gives back the memory the burst's
+/// in-flight bookkeeping grew (kept results stay).
 ///
 /// Cancel-safe (dropping it changes nothing). **Can it wait forever?** After
 /// [`close`](crate::Scheduler::close) only if a fetcher never completes: closing drops every queued
@@ -48,9 +49,12 @@ where
             }
             // Listen before looking, so an idle notification between the two is not lost.
             let listener = self.inner.idle.listen();
-            if self.inner.lock().is_idle() {
+            let mut core = self.inner.lock();
+            if core.is_idle() {
+                core.shrink_if_idle();
                 return Poll::Ready(());
             }
+            drop(core);
             self.listener = Some(listener);
         }
     }
