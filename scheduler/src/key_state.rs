@@ -26,6 +26,8 @@
 //! | Queued(Demand) | last waiter dropped, prefetch interest | Queued(Prefetch), at the tail | `Demoted` |
 //! | Queued, Backoff | last waiter dropped, no prefetch interest | Absent | `Cancelled` |
 //! | Queued, Backoff without waiters | `cancel`, or `close` | Absent | `Cancelled` |
+//! | Queued, Backoff, after `close` | last waiter dropped (even with prefetch interest) | Absent | `Cancelled` |
+//! | Running, after `close` | transient `Err` and no waiter | Absent (no retry) | `Failed` |
 //! | Queued | a slot is free for its class | Running(attempt + 1) | `Started` |
 //! | Running | waiter dropped | Running (priority may fall; it still finishes) | `Demoted` if the class fell |
 //! | Running | `Ok(v)` | Done(v), every waiter gets `v` | `Succeeded` |
