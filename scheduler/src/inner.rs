@@ -61,6 +61,7 @@ where
             start,
             backoff,
             idle,
+            ..
         } = fx;
         for waker in wake {
             waker.wake();
