@@ -80,6 +80,16 @@ pub enum Prefetched {
     Closed,
 }
 
+/// What a demand came to.
+pub(crate) enum Demanded<K, V, E> {
+    /// A waiter on the job in flight (joined, promoted or new).
+    Waiter(usize),
+    /// The key is done: its kept outcome, and the batch entry back.
+    Kept(Kept<V, E>, Option<(usize, K)>),
+    /// Closed and not in flight; the batch entry back.
+    Refused(Option<(usize, K)>),
+}
+
 pub(crate) struct Core<K, V, E> {
     keys: HashTable<usize>,
     jobs: Slab<Job<K>>,
@@ -150,12 +160,13 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
     // ---- requests -------------------------------------------------------------------------------
 
     /// `prefetch`: join the job in flight, or queue a new one at `Prefetch`. The caller has checked
-    /// the store under this lock.
+    /// `store` for a kept result only when the key is not in flight (a key is never both).
     pub(crate) fn prefetch(
         &mut self,
         key: K,
         hash: u64,
         hint: u64,
+        store: &Store<K, V, E>,
         fx: &mut Effects<K>,
     ) -> Prefetched {
         if let Some(id) = self.find(hash, &key) {
@@ -167,6 +178,9 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
             self.on_shift(id, shift, fx);
             return Prefetched::Joined;
         }
+        if store.contains(hash, &key) {
+            return Prefetched::Done;
+        }
         if self.closed {
             self.counters.refused += 1;
             return Prefetched::Closed;
@@ -176,18 +190,18 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
         Prefetched::Queued
     }
 
-    /// `get`: join (promoting if needed) the job in flight, or queue a new one at `Demand`. Returns
-    /// the new waiter's id; a `get_all` waiter belongs to `batch` and yields the key given with it.
-    /// After `close`, a key not in flight is refused (`Err`), and the batch entry handed back.
-    /// The caller has checked the store under this lock.
+    /// `get`: join (promoting if needed) the job in flight, answer from `store`, or queue a new job
+    /// at `Demand`. A new waiter of a `get_all` belongs to `batch` and yields the key given with it;
+    /// when no waiter is made, the batch entry is handed back.
     pub(crate) fn demand(
         &mut self,
         key: K,
         hash: u64,
         hint: u64,
         batch: Option<(usize, K)>,
+        store: &Store<K, V, E>,
         fx: &mut Effects<K>,
-    ) -> Result<usize, Option<(usize, K)>> {
+    ) -> Demanded<K, V, E> {
         if let Some(id) = self.find(hash, &key) {
             let waiter = self.waiters.insert(id, batch);
             let shift = self.jobs[id].add_waiter(waiter, hint);
@@ -198,11 +212,16 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
                     .send(self.jobs[id].key(), EventKind::Joined(priority));
             }
             self.on_shift(id, shift, fx);
-            return Ok(waiter);
+            return Demanded::Waiter(waiter);
+        }
+        // Not in flight: kept (looked up only now, under this lock, so a completion cannot slip
+        // between the two checks), refused, or new.
+        if let Some(kept) = store.get(hash, &key) {
+            return Demanded::Kept(kept, batch);
         }
         if self.closed {
             self.counters.refused += 1;
-            return Err(batch);
+            return Demanded::Refused(batch);
         }
         self.counters.queued_by_demand += 1;
         let waiter = self.waiters.insert(usize::MAX, batch);
@@ -215,7 +234,7 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
             fx,
         );
         self.waiters.set_job(waiter, id);
-        Ok(waiter)
+        Demanded::Waiter(waiter)
     }
 
     fn new_job(

@@ -5,7 +5,7 @@ use std::fmt;
 use std::hash::Hash;
 
 use crate::builder::Builder;
-use crate::core::{Effects, Prefetched};
+use crate::core::{Demanded, Effects, Prefetched};
 use crate::drain::Drain;
 use crate::error::Error;
 use crate::event::Events;
@@ -68,14 +68,10 @@ where
             return Prefetched::Done;
         }
         let mut fx = Effects::new();
-        let outcome = {
-            let mut core = self.inner.lock();
-            if self.inner.store.contains(hash, &key) {
-                Prefetched::Done
-            } else {
-                core.prefetch(key, hash, hint, &mut fx)
-            }
-        };
+        let outcome = self
+            .inner
+            .lock()
+            .prefetch(key, hash, hint, &self.inner.store, &mut fx);
         Inner::apply(&self.inner, fx);
         outcome
     }
@@ -99,17 +95,17 @@ where
             return Wait::ready(kept);
         }
         let mut fx = Effects::new();
-        let wait = {
-            let mut core = self.inner.lock();
-            if let Some(kept) = self.inner.store.get(hash, &key) {
+        let demanded = self
+            .inner
+            .lock()
+            .demand(key, hash, hint, None, &self.inner.store, &mut fx);
+        let wait = match demanded {
+            Demanded::Waiter(waiter) => Wait::waiting(Arc::clone(&self.inner), waiter),
+            Demanded::Kept(kept, _) => {
                 self.inner.hits.fetch_add(1, Ordering::Relaxed);
                 Wait::ready(kept)
-            } else {
-                match core.demand(key, hash, hint, None, &mut fx) {
-                    Ok(waiter) => Wait::waiting(Arc::clone(&self.inner), waiter),
-                    Err(_) => Wait::ready(Err(Error::Closed)),
-                }
             }
+            Demanded::Refused(_) => Wait::ready(Err(Error::Closed)),
         };
         Inner::apply(&self.inner, fx);
         wait
@@ -138,15 +134,16 @@ where
             let mut core = self.inner.lock();
             for key in keys.by_ref().take(KEYS_PER_LOCK) {
                 let hash = self.inner.hash(&key);
-                if let Some(kept) = self.inner.store.get(hash, &key) {
-                    self.inner.hits.fetch_add(1, Ordering::Relaxed);
-                    ready.push_back((key, kept));
-                    continue;
-                }
-                match core.demand(key.clone(), hash, 0, Some((batch, key)), &mut fx) {
-                    Ok(_) => pending += 1,
-                    Err(refused) => {
-                        let (_, key) = refused.expect("a batch demand is handed back when refused");
+                let store = &self.inner.store;
+                match core.demand(key.clone(), hash, 0, Some((batch, key)), store, &mut fx) {
+                    Demanded::Waiter(_) => pending += 1,
+                    Demanded::Kept(kept, entry) => {
+                        self.inner.hits.fetch_add(1, Ordering::Relaxed);
+                        let (_, key) = entry.expect("a batch entry is handed back");
+                        ready.push_back((key, kept));
+                    }
+                    Demanded::Refused(entry) => {
+                        let (_, key) = entry.expect("a batch entry is handed back");
                         ready.push_back((key, Err(Error::Closed)));
                     }
                 }
