@@ -9,7 +9,7 @@ use std::time::Instant;
 use smol::Task;
 
 use super::Env;
-use super::install::{Install, Timeline, channel, complete};
+use super::install::{Install, Timeline, channel, complete, download_cold};
 use super::resolve::{Discover, resolve};
 use super::semaphore::FifoSemaphore;
 
@@ -46,15 +46,7 @@ pub(crate) async fn run(env: Arc<Env>) -> Result<Timeline, String> {
     for &package in &install.cold {
         match prefetched.get(&package) {
             Some(Ok(bytes)) => complete(&tx, package, Ok(*bytes)),
-            _ => {
-                let (task_env, slots, tx) = (env.clone(), slots.clone(), tx.clone());
-                env.spawn(async move {
-                    let slot = slots.acquire().await;
-                    let result = task_env.download(package).await;
-                    drop(slot);
-                    complete(&tx, package, result);
-                });
-            }
+            _ => download_cold(&env, &slots, &tx, package),
         }
     }
     install.finish(&env, rx).await

@@ -124,6 +124,23 @@ impl Extractors {
     }
 }
 
+/// Downloads `package` for the cold batch on its own task, behind one of `slots`, and reports the
+/// completion on `tx`: the cold batch of the strategies that do not ask a scheduler.
+pub(crate) fn download_cold(
+    env: &std::sync::Arc<Env>,
+    slots: &super::semaphore::FifoSemaphore,
+    tx: &Sender<Completion>,
+    package: usize,
+) {
+    let (task_env, slots, tx) = (env.clone(), slots.clone(), tx.clone());
+    env.spawn(async move {
+        let slot = slots.acquire().await;
+        let result = task_env.download(package).await;
+        drop(slot);
+        complete(&tx, package, result);
+    });
+}
+
 /// A channel for the completions of the cold batch.
 pub(crate) fn channel() -> (Sender<Completion>, Receiver<Completion>) {
     unbounded()

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::Env;
-use super::install::{Install, Timeline, channel, complete};
+use super::install::{Install, Timeline, channel, download_cold};
 use super::resolve::{Discover, resolve};
 use super::semaphore::FifoSemaphore;
 
@@ -24,13 +24,7 @@ pub(crate) async fn run(env: Arc<Env>) -> Result<Timeline, String> {
     let install = Install::begin(&env);
     let (tx, rx) = channel();
     for &package in &install.cold {
-        let (task_env, slots, tx) = (env.clone(), slots.clone(), tx.clone());
-        env.spawn(async move {
-            let slot = slots.acquire().await;
-            let result = task_env.download(package).await;
-            drop(slot);
-            complete(&tx, package, result);
-        });
+        download_cold(&env, &slots, &tx, package);
     }
     install.finish(&env, rx).await
 }
