@@ -534,6 +534,18 @@ async fn ours_batch(runtime: impl Runtime, keys: &[String]) -> Vec<(String, Valu
         .await
 }
 
+/// Times `iters` batches of `run`, each of which must return all `JOBS` results.
+fn time_batches<T>(iters: u64, mut run: impl FnMut() -> Vec<T>) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let t0 = Instant::now();
+        let out = run();
+        total += t0.elapsed();
+        assert_eq!(out.len(), JOBS);
+    }
+    total
+}
+
 fn throughput_tokio(c: &mut Criterion) {
     let keys = tarball_urls(JOBS);
     let rt = tokio_runtime();
@@ -542,22 +554,15 @@ fn throughput_tokio(c: &mut Criterion) {
     group.throughput(criterion::Throughput::Elements(JOBS as u64));
     group.bench_function("fetch_scheduler", |b| {
         b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let t0 = Instant::now();
-                let out = rt.block_on(ours_batch(TokioRuntime::new(rt.handle().clone()), &keys));
-                total += t0.elapsed();
-                assert_eq!(out.len(), JOBS);
-            }
-            total
+            time_batches(iters, || {
+                rt.block_on(ours_batch(TokioRuntime::new(rt.handle().clone()), &keys))
+            })
         })
     });
     group.bench_function("semaphore_spawn", |b| {
         b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let t0 = Instant::now();
-                let out = rt.block_on(async {
+            time_batches(iters, || {
+                rt.block_on(async {
                     let permits = Arc::new(tokio::sync::Semaphore::new(SLOTS));
                     let tasks: Vec<_> = keys
                         .iter()
@@ -576,11 +581,8 @@ fn throughput_tokio(c: &mut Criterion) {
                         out.push(task.await.expect("no panic"));
                     }
                     out
-                });
-                total += t0.elapsed();
-                assert_eq!(out.len(), JOBS);
-            }
-            total
+                })
+            })
         })
     });
     group.finish();
@@ -594,22 +596,15 @@ fn throughput_smol(c: &mut Criterion) {
     group.throughput(criterion::Throughput::Elements(JOBS as u64));
     group.bench_function("fetch_scheduler", |b| {
         b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let t0 = Instant::now();
-                let out = futures_lite::future::block_on(ours_batch(pool.runtime(), &keys));
-                total += t0.elapsed();
-                assert_eq!(out.len(), JOBS);
-            }
-            total
+            time_batches(iters, || {
+                futures_lite::future::block_on(ours_batch(pool.runtime(), &keys))
+            })
         })
     });
     group.bench_function("semaphore_spawn", |b| {
         b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let t0 = Instant::now();
-                let out = futures_lite::future::block_on(async {
+            time_batches(iters, || {
+                futures_lite::future::block_on(async {
                     let permits = Arc::new(async_lock::Semaphore::new(SLOTS));
                     let tasks: Vec<_> = keys
                         .iter()
@@ -628,11 +623,8 @@ fn throughput_smol(c: &mut Criterion) {
                         out.push(task.await);
                     }
                     out
-                });
-                total += t0.elapsed();
-                assert_eq!(out.len(), JOBS);
-            }
-            total
+                })
+            })
         })
     });
     group.finish();
