@@ -15,7 +15,7 @@ use crate::sync::{Arc, Ordering};
 use crate::wait::{GetAll, Wait};
 
 /// Demands `get_all` registers per hold of the scheduler lock.
-const KEYS_PER_LOCK: usize = 32;
+const KEYS_PER_LOCK: usize = 256;
 
 /// Schedules fetches of keys `K` producing values `V` or errors `E`: one fetch per key in flight,
 /// demand before prefetch, results kept.
@@ -127,15 +127,20 @@ where
             core.reserve(keys.size_hint().0);
             core.new_batch()
         };
+        let mut chunk = Vec::with_capacity(KEYS_PER_LOCK.min(keys.size_hint().0));
         while keys.peek().is_some() {
-            // A few keys per lock hold: one lock for many demands, yet never long enough to stall
-            // the workers that finish jobs meanwhile.
+            // Hash and copy the keys before taking the lock, then register a chunk of them per
+            // lock hold: one lock for many demands, yet never long enough to stall the workers
+            // that finish jobs meanwhile.
+            chunk.extend(keys.by_ref().take(KEYS_PER_LOCK).map(|key| {
+                let hash = self.inner.hash(&key);
+                (hash, key.clone(), key)
+            }));
             let mut fx = Effects::new();
             let mut core = self.inner.lock();
-            for key in keys.by_ref().take(KEYS_PER_LOCK) {
-                let hash = self.inner.hash(&key);
-                let store = &self.inner.store;
-                match core.demand(key.clone(), hash, 0, Some((batch, key)), store, &mut fx) {
+            let store = &self.inner.store;
+            for (hash, key, yielded) in chunk.drain(..) {
+                match core.demand(key, hash, 0, Some((batch, yielded)), store, &mut fx) {
                     Demanded::Waiter(_) => pending += 1,
                     Demanded::Kept(kept, entry) => {
                         self.inner.hits.fetch_add(1, Ordering::Relaxed);
