@@ -42,6 +42,17 @@ pub(crate) enum AttemptEnd<V, E> {
     Panicked(std::sync::Arc<str>),
 }
 
+impl<V: Clone, E> AttemptEnd<V, E> {
+    /// What the store keeps of this end: a value or a permanent error; nothing otherwise.
+    pub(crate) fn kept(&self) -> Option<Kept<V, E>> {
+        match self {
+            AttemptEnd::Succeeded(value) => Some(Ok(value.clone())),
+            AttemptEnd::Permanent(error) => Some(Err(Error::Failed(Arc::clone(error)))),
+            AttemptEnd::Transient(_) | AttemptEnd::Panicked(_) => None,
+        }
+    }
+}
+
 /// Work to do once the lock is released.
 pub(crate) struct Effects<K> {
     pub(crate) wake: Wakers,
@@ -424,15 +435,17 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
         });
     }
 
-    /// Ends an attempt: keeps or forgets the outcome, answers the waiters or schedules a retry, and
-    /// hands the slot on.
+    /// Ends an attempt: answers the waiters or schedules a retry, and hands the slot on.
+    ///
+    /// The worker has already put what is kept of `end` ([`AttemptEnd::kept`]) in the store:
+    /// from then until this call the key is both kept and in flight, and a request that comes
+    /// meanwhile joins the job (it looks in flight first) and gets the same answer here. Keeping
+    /// the store write out of this locked section halves the time the lock is held per job.
     pub(crate) fn finish(
         &mut self,
         id: usize,
         seq: u64,
         end: AttemptEnd<V, E>,
-        store: &Store<K, V, E>,
-        hash_of: impl Fn(&K) -> u64,
         fx: &mut Effects<K>,
     ) {
         let job = &mut self.jobs[id];
@@ -446,9 +459,7 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
                 self.counters.succeeded += 1;
                 self.events
                     .send(self.jobs[id].key(), EventKind::Succeeded { attempt });
-                let outcome = Ok(value);
-                let job = self.complete(id, &outcome, fx);
-                store.insert(job.hash, into_key(job.shared), outcome, hash_of);
+                self.complete(id, &Ok(value), fx);
             }
             AttemptEnd::Permanent(error) => {
                 self.counters.failed += 1;
@@ -458,9 +469,7 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
                     panicked: false,
                 };
                 self.events.send(self.jobs[id].key(), kind);
-                let outcome = Err(Error::Failed(error));
-                let job = self.complete(id, &outcome, fx);
-                store.insert(job.hash, into_key(job.shared), outcome, hash_of);
+                self.complete(id, &Err(Error::Failed(error)), fx);
             }
             AttemptEnd::Transient(error) => {
                 let wanted = if self.closed {
@@ -514,13 +523,12 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
         self.dispatch(fx);
     }
 
-    /// Removes a finished job and answers its waiters with `outcome`; returns the job.
-    fn complete(&mut self, id: usize, outcome: &Kept<V, E>, fx: &mut Effects<K>) -> Job<K> {
+    /// Removes a finished job and answers its waiters with `outcome`.
+    fn complete(&mut self, id: usize, outcome: &Kept<V, E>, fx: &mut Effects<K>) {
         let job = self.remove_job(id, fx);
         for &(waiter, _) in &job.waiters {
             self.waiters.answer(waiter, outcome.clone(), &mut fx.wake);
         }
-        job
     }
 
     /// Removes a job that has not finished, holds no slot and has no waiter.
@@ -614,14 +622,5 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
             .collect();
         list.sort_by_key(|f| std::cmp::Reverse(f.age));
         list
-    }
-}
-
-/// The key of a finished job, moved out when no attempt still holds the job (the usual case),
-/// cloned otherwise (a fetcher kept a clone of its `JobContext`).
-fn into_key<K: Clone>(shared: Arc<JobShared<K>>) -> K {
-    match Arc::try_unwrap(shared) {
-        Ok(shared) => shared.key,
-        Err(shared) => shared.key.clone(),
     }
 }

@@ -101,6 +101,7 @@
 
 mod builder;
 mod core;
+mod deferred_wakes;
 mod drain;
 mod error;
 mod event;

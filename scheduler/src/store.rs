@@ -86,20 +86,31 @@ impl<K: Eq + Hash, V: Clone, E> Store<K, V, E> {
             || (!shard.errors.is_empty() && shard.errors.find(hash, |(k, _)| k == key).is_some())
     }
 
-    /// Keeps `kept` for `key`. The caller guarantees `key` is not already kept (it was in flight).
+    /// Keeps `kept` for `key`, replacing what was kept before (nothing, normally: a key is put
+    /// here only by the job that was in flight for it).
     pub(crate) fn insert(&self, hash: u64, key: K, kept: Kept<V, E>, hasher: impl Fn(&K) -> u64) {
         let mut shard = self.write(hash);
+        let Tables { values, errors } = &mut *shard;
         match kept {
-            Ok(value) => drop(
-                shard
-                    .values
-                    .insert_unique(hash, (key, value), |(k, _)| hasher(k)),
-            ),
-            Err(error) => drop(
-                shard
-                    .errors
-                    .insert_unique(hash, (key, error), |(k, _)| hasher(k)),
-            ),
+            Ok(value) => {
+                Self::put(values, hash, key, value, &hasher);
+            }
+            Err(error) => {
+                Self::put(errors, hash, key, error, &hasher);
+            }
+        }
+    }
+
+    fn put<T>(
+        table: &mut HashTable<(K, T)>,
+        hash: u64,
+        key: K,
+        item: T,
+        hasher: &impl Fn(&K) -> u64,
+    ) {
+        match table.entry(hash, |(k, _)| *k == key, |(k, _)| hasher(k)) {
+            hashbrown::hash_table::Entry::Occupied(mut entry) => entry.get_mut().1 = item,
+            hashbrown::hash_table::Entry::Vacant(entry) => drop(entry.insert((key, item))),
         }
     }
 

@@ -11,6 +11,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use futures_lite::FutureExt;
 
 use crate::core::{AttemptEnd, Effects, Start};
+use crate::deferred_wakes::{DeferredWakes, FlushOnPending};
 use crate::error::{ErrorClass, panic_message};
 use crate::fetch::{Fetch, JobContext};
 use crate::inner::Inner;
@@ -40,19 +41,34 @@ where
     F: Fetch<K, V, E>,
 {
     let mut ran = 0u32;
+    let mut deferred = DeferredWakes::default();
     loop {
         let (id, seq) = (start.id, start.seq);
-        let end = attempt::<K, V, E, F>(&inner, start).await;
-        let mut fx = Effects::new();
-        {
-            let mut core = inner.lock();
-            core.finish(id, seq, end, &inner.store, |k| inner.hash(k), &mut fx);
+        let shared = std::sync::Arc::clone(&start.shared);
+        let end = FlushOnPending {
+            future: std::pin::pin!(attempt::<K, V, E, F>(&inner, start)),
+            wakes: &mut deferred,
         }
+        .await;
+        // Keep the outcome before the job leaves the in-flight table, and outside the scheduler
+        // lock: for a moment the key is both kept and in flight, which only lets a `get` join the
+        // job that is ending (see `Core::finish`).
+        if let Some(kept) = end.kept() {
+            let hash = inner.hash(&shared.key);
+            inner
+                .store
+                .insert(hash, shared.key.clone(), kept, |k| inner.hash(k));
+        }
+        let mut fx = Effects::new();
+        inner.lock().finish(id, seq, end, &mut fx);
+        // The job's last reference usually goes here, outside the lock.
+        drop(shared);
         let next = if fx.start.is_empty() {
             None
         } else {
             Some(fx.start.remove(0))
         };
+        deferred.extend(fx.wake.drain(..));
         Inner::apply(&inner, fx);
         match next {
             Some(job) => start = job,
@@ -60,6 +76,7 @@ where
         }
         ran += 1;
         if ran % JOBS_BETWEEN_YIELDS == 0 {
+            deferred.flush();
             futures_lite::future::yield_now().await;
         }
     }
@@ -84,7 +101,6 @@ where
         Ok(future) => future,
         Err(payload) => return AttemptEnd::Panicked(panic_message(&*payload)),
     };
-    // Hold the job only while the fetch runs, so the key can usually move into the store.
     drop((cx, start));
     match AssertUnwindSafe(future).catch_unwind().await {
         Ok(Ok(value)) => AttemptEnd::Succeeded(value),
