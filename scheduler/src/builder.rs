@@ -117,6 +117,7 @@ where
             idle: event_listener::Event::new(),
             events,
             hits: AtomicU64::new(0),
+            batch_waiters: AtomicU64::new(0),
         };
         Ok(Scheduler::from_inner(Arc::new(inner)))
     }

@@ -5,7 +5,6 @@
 //! `V: Clone`. What must happen *after* the lock is released — waking tasks, spawning workers and
 //! backoff timers, telling drainers the scheduler is idle — is collected in [`Effects`].
 
-use std::collections::VecDeque;
 use std::hash::Hash;
 use std::sync::Arc;
 use std::task::{Poll, Waker};
@@ -18,13 +17,14 @@ use smallvec::SmallVec;
 use crate::error::Error;
 use crate::event::{EventHub, EventKind};
 use crate::fetch::JobShared;
+use crate::inbox::Inbox;
 use crate::key_state::{Job, Phase, Shift};
 use crate::priority::{Class, Priority};
 use crate::queue::Queue;
 use crate::retry::RetryPolicy;
 use crate::stats::{InFlight, JobState, Stats};
 use crate::store::{Kept, Store};
-use crate::waiter::{SHRINK_ABOVE, Waiters, Wakers};
+use crate::waiter::{SHRINK_ABOVE, Waiter, WaiterId, Waiters, Wakers};
 
 /// A job that just got a slot: what its worker needs to run the attempt.
 pub(crate) struct Start<K> {
@@ -54,8 +54,10 @@ impl<V: Clone, E> AttemptEnd<V, E> {
 }
 
 /// Work to do once the lock is released.
-pub(crate) struct Effects<K> {
+pub(crate) struct Effects<K, V, E> {
     pub(crate) wake: Wakers,
+    /// Answers for `get_all` batches, each to be posted with a copy of its job's key.
+    pub(crate) post: SmallVec<[Post<K, V, E>; 1]>,
     pub(crate) start: SmallVec<[Start<K>; 1]>,
     /// (job id, job seq, delay) of jobs entering backoff.
     pub(crate) backoff: Vec<(usize, u64, Duration)>,
@@ -66,10 +68,11 @@ pub(crate) struct Effects<K> {
     now: Option<Instant>,
 }
 
-impl<K> Effects<K> {
+impl<K, V, E> Effects<K, V, E> {
     pub(crate) fn new() -> Self {
         Effects {
             wake: SmallVec::new(),
+            post: SmallVec::new(),
             start: SmallVec::new(),
             backoff: Vec::new(),
             idle: false,
@@ -77,6 +80,13 @@ impl<K> Effects<K> {
         }
     }
 }
+
+/// An answer for a `get_all` batch: its inbox, the job (for its key) and the outcome.
+pub(crate) type Post<K, V, E> = (
+    crate::sync::Arc<Inbox<K, V, E>>,
+    Arc<JobShared<K>>,
+    Kept<V, E>,
+);
 
 /// What [`Scheduler::prefetch`](crate::Scheduler::prefetch) did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,12 +103,18 @@ pub enum Prefetched {
 
 /// What a demand came to.
 pub(crate) enum Demanded<K, V, E> {
-    /// A waiter on the job in flight (joined, promoted or new).
-    Waiter(usize),
-    /// The key is done: its kept outcome, and the batch entry back.
-    Kept(Kept<V, E>, Option<(usize, K)>),
-    /// Closed and not in flight; the batch entry back.
-    Refused(Option<(usize, K)>),
+    /// A waiter on job `job` (joined, promoted or new), whose sequence number is `seq`; the key
+    /// back when the job already had one, to be dropped outside the lock.
+    Waiter {
+        waiter: WaiterId,
+        job: usize,
+        seq: u64,
+        spare: Option<K>,
+    },
+    /// The key is done: its kept outcome, and the key back.
+    Kept(Kept<V, E>, K),
+    /// Closed and not in flight; the key back.
+    Refused(K),
 }
 
 pub(crate) struct Core<K, V, E> {
@@ -178,7 +194,7 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
         hash: u64,
         hint: u64,
         store: &Store<K, V, E>,
-        fx: &mut Effects<K>,
+        fx: &mut Effects<K, V, E>,
     ) -> Prefetched {
         if let Some(id) = self.find(hash, &key) {
             self.counters.joined += 1;
@@ -202,19 +218,21 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
     }
 
     /// `get`: join (promoting if needed) the job in flight, answer from `store`, or queue a new job
-    /// at `Demand`. A new waiter of a `get_all` belongs to `batch` and yields the key given with it;
-    /// when no waiter is made, the batch entry is handed back.
+    /// at `Demand`. The waiter is a new slot, or with `batch` an entry naming that `get_all` batch.
     pub(crate) fn demand(
         &mut self,
         key: K,
         hash: u64,
         hint: u64,
-        batch: Option<(usize, K)>,
+        batch: Option<usize>,
         store: &Store<K, V, E>,
-        fx: &mut Effects<K>,
+        fx: &mut Effects<K, V, E>,
     ) -> Demanded<K, V, E> {
         if let Some(id) = self.find(hash, &key) {
-            let waiter = self.waiters.insert(id, batch);
+            let waiter = match batch {
+                Some(batch) => WaiterId::batch(batch),
+                None => WaiterId::slot(self.waiters.insert(id)),
+            };
             let shift = self.jobs[id].add_waiter(waiter, hint);
             if shift != Shift::Promoted {
                 self.counters.joined += 1;
@@ -223,19 +241,27 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
                     .send(self.jobs[id].key(), EventKind::Joined(priority));
             }
             self.on_shift(id, shift, fx);
-            return Demanded::Waiter(waiter);
+            return Demanded::Waiter {
+                waiter,
+                job: id,
+                seq: self.jobs[id].seq,
+                spare: Some(key),
+            };
         }
         // Not in flight: kept (looked up only now, under this lock, so a completion cannot slip
         // between the two checks), refused, or new.
         if let Some(kept) = store.get(hash, &key) {
-            return Demanded::Kept(kept, batch);
+            return Demanded::Kept(kept, key);
         }
         if self.closed {
             self.counters.refused += 1;
-            return Demanded::Refused(batch);
+            return Demanded::Refused(key);
         }
         self.counters.queued_by_demand += 1;
-        let waiter = self.waiters.insert(usize::MAX, batch);
+        let waiter = match batch {
+            Some(batch) => WaiterId::batch(batch),
+            None => WaiterId::slot(self.waiters.insert(usize::MAX)),
+        };
         let id = self.new_job(
             key,
             hash,
@@ -244,8 +270,15 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
             Some((waiter, hint)),
             fx,
         );
-        self.waiters.set_job(waiter, id);
-        Demanded::Waiter(waiter)
+        if let Waiter::Slot(slot) = waiter.get() {
+            self.waiters.set_job(slot, id);
+        }
+        Demanded::Waiter {
+            waiter,
+            job: id,
+            seq: self.jobs[id].seq,
+            spare: None,
+        }
     }
 
     fn new_job(
@@ -254,8 +287,8 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
         hash: u64,
         priority: Priority,
         prefetch_hint: Option<u64>,
-        waiter: Option<(usize, u64)>,
-        fx: &mut Effects<K>,
+        waiter: Option<(WaiterId, u64)>,
+        fx: &mut Effects<K, V, E>,
     ) -> usize {
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -313,47 +346,46 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
         self.waiters.poll(waiter, waker)
     }
 
-    /// A waiter went away (its future was dropped) before taking its answer.
-    pub(crate) fn drop_waiter(&mut self, waiter: usize, fx: &mut Effects<K>) {
-        if let Some(job) = self.waiters.remove(waiter) {
-            let shift = self.jobs[job].remove_waiter(waiter);
+    /// A `get`'s future went away before taking its answer.
+    pub(crate) fn drop_waiter(&mut self, slot: usize, fx: &mut Effects<K, V, E>) {
+        if let Some(job) = self.waiters.remove(slot) {
+            let shift = self.jobs[job].remove_waiter(WaiterId::slot(slot));
             self.on_shift(job, shift, fx);
         }
     }
 
-    /// Makes room for `additional` more jobs and waiters.
+    /// Makes room for `additional` more jobs.
     pub(crate) fn reserve(&mut self, additional: usize) {
         self.jobs.reserve(additional);
-        self.waiters.reserve(additional);
         let jobs = &self.jobs;
         self.keys.reserve(additional, |&id| jobs[id].hash);
     }
 
-    /// A new `get_all` batch.
-    pub(crate) fn new_batch(&mut self) -> usize {
-        self.waiters.new_batch()
+    /// A new `get_all` batch answering into `inbox`.
+    pub(crate) fn new_batch(&mut self, inbox: crate::sync::Arc<Inbox<K, V, E>>) -> usize {
+        self.waiters.new_batch(inbox)
     }
 
-    /// Moves the answered waiters of `batch` into `out`, or remembers `waker` if there are none.
-    pub(crate) fn poll_batch(
+    /// A `get_all` went away: withdraws the demands it still had on `jobs` (one `(id, seq)` per
+    /// key it registered; jobs that ended since are skipped) and forgets the batch.
+    pub(crate) fn drop_batch(
         &mut self,
         batch: usize,
-        waker: &Waker,
-        out: &mut VecDeque<(K, Kept<V, E>)>,
+        jobs: &[(usize, u64)],
+        fx: &mut Effects<K, V, E>,
     ) {
-        self.waiters.poll_batch(batch, waker, out);
-    }
-
-    /// A `get_all` went away: withdraws every demand it still had.
-    pub(crate) fn drop_batch(&mut self, batch: usize, fx: &mut Effects<K>) {
-        for (waiter, job) in self.waiters.remove_batch(batch) {
-            let shift = self.jobs[job].remove_waiter(waiter);
-            self.on_shift(job, shift, fx);
+        for &(id, seq) in jobs {
+            let Some(job) = self.jobs.get_mut(id).filter(|job| job.seq == seq) else {
+                continue;
+            };
+            let shift = job.remove_waiter(WaiterId::batch(batch));
+            self.on_shift(id, shift, fx);
         }
+        self.waiters.remove_batch(batch);
     }
 
     /// Applies a change of a job's interests to the queue, the slot accounting and the events.
-    fn on_shift(&mut self, id: usize, shift: Shift, fx: &mut Effects<K>) {
+    fn on_shift(&mut self, id: usize, shift: Shift, fx: &mut Effects<K, V, E>) {
         if shift == Shift::Same {
             return;
         }
@@ -401,7 +433,7 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
     // ---- slots ----------------------------------------------------------------------------------
 
     /// Starts queued jobs while capacity allows: demand first; prefetch only within its limit.
-    fn dispatch(&mut self, fx: &mut Effects<K>) {
+    fn dispatch(&mut self, fx: &mut Effects<K, V, E>) {
         while self.running[0] + self.running[1] < self.concurrency {
             let id = match self.queue.pop(Class::Demand) {
                 Some(id) => id,
@@ -418,7 +450,7 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
     }
 
     /// Gives job `id` (out of the queue) a slot and hands it to a worker.
-    fn start(&mut self, id: usize, fx: &mut Effects<K>) {
+    fn start(&mut self, id: usize, fx: &mut Effects<K, V, E>) {
         let job = &mut self.jobs[id];
         job.attempts += 1;
         let attempt = job.attempts;
@@ -446,7 +478,7 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
         id: usize,
         seq: u64,
         end: AttemptEnd<V, E>,
-        fx: &mut Effects<K>,
+        fx: &mut Effects<K, V, E>,
     ) {
         let job = &mut self.jobs[id];
         debug_assert_eq!(job.seq, seq, "a worker finished a job it did not run");
@@ -511,7 +543,7 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
     }
 
     /// A backoff delay is over: queue the job again at its current priority.
-    pub(crate) fn end_backoff(&mut self, id: usize, seq: u64, fx: &mut Effects<K>) {
+    pub(crate) fn end_backoff(&mut self, id: usize, seq: u64, fx: &mut Effects<K, V, E>) {
         let Some(job) = self.jobs.get_mut(id) else {
             return;
         };
@@ -523,16 +555,24 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
         self.dispatch(fx);
     }
 
-    /// Removes a finished job and answers its waiters with `outcome`.
-    fn complete(&mut self, id: usize, outcome: &Kept<V, E>, fx: &mut Effects<K>) {
+    /// Removes a finished job and answers its waiters with `outcome`: `get` slots here, batches
+    /// through `fx` (posted, with a copy of the key each, once the lock is released).
+    fn complete(&mut self, id: usize, outcome: &Kept<V, E>, fx: &mut Effects<K, V, E>) {
         let job = self.remove_job(id, fx);
         for &(waiter, _) in &job.waiters {
-            self.waiters.answer(waiter, outcome.clone(), &mut fx.wake);
+            match waiter.get() {
+                Waiter::Slot(slot) => self.waiters.answer(slot, outcome.clone(), &mut fx.wake),
+                Waiter::Batch(batch) => {
+                    let inbox = crate::sync::Arc::clone(self.waiters.inbox(batch));
+                    fx.post
+                        .push((inbox, Arc::clone(&job.shared), outcome.clone()));
+                }
+            }
         }
     }
 
     /// Removes a job that has not finished, holds no slot and has no waiter.
-    fn discard(&mut self, id: usize, fx: &mut Effects<K>) {
+    fn discard(&mut self, id: usize, fx: &mut Effects<K, V, E>) {
         match self.jobs[id].phase {
             Phase::Queued(ticket) => {
                 self.queue.remove(ticket);
@@ -549,7 +589,7 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
         );
     }
 
-    fn remove_job(&mut self, id: usize, fx: &mut Effects<K>) -> Job<K> {
+    fn remove_job(&mut self, id: usize, fx: &mut Effects<K, V, E>) -> Job<K> {
         let job = self.jobs.remove(id);
         match self.keys.find_entry(job.hash, |&i| i == id) {
             Ok(entry) => {
@@ -564,7 +604,7 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
     // ---- cancel and close -----------------------------------------------------------------------
 
     /// Removes the job of `key` if it is queued or backing off and nobody waits on it.
-    pub(crate) fn cancel(&mut self, hash: u64, key: &K, fx: &mut Effects<K>) -> bool {
+    pub(crate) fn cancel(&mut self, hash: u64, key: &K, fx: &mut Effects<K, V, E>) -> bool {
         match self.find(hash, key) {
             Some(id) if self.jobs[id].waiters.is_empty() && !self.jobs[id].is_running() => {
                 self.discard(id, fx);
@@ -575,7 +615,7 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
     }
 
     /// Refuses new work from now on and drops every job that is not running and has no waiter.
-    pub(crate) fn close(&mut self, fx: &mut Effects<K>) {
+    pub(crate) fn close(&mut self, fx: &mut Effects<K, V, E>) {
         self.closed = true;
         let idle: Vec<usize> = self
             .jobs

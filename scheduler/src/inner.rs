@@ -9,6 +9,7 @@ use crate::event::EventHub;
 use crate::runtime::Runtime;
 use crate::store::Store;
 use crate::sync::{Arc, AtomicU64, Mutex, MutexGuard, lock};
+use crate::waiter::Wakers;
 
 /// Starts a worker task for a job that got a slot.
 pub(crate) type SpawnWorker<K, V, E> = fn(&Arc<Inner<K, V, E>>, Start<K>);
@@ -32,6 +33,9 @@ pub(crate) struct Inner<K, V, E> {
     pub(crate) events: std::sync::Arc<EventHub<K>>,
     /// `get`s answered from the store without the lock.
     pub(crate) hits: AtomicU64,
+    /// Keys of live `get_all` streams whose answers the stream has not taken yet (the part of
+    /// the `waiters` gauge that has no slot).
+    pub(crate) batch_waiters: AtomicU64,
 }
 
 impl<K, V, E> Inner<K, V, E>
@@ -55,16 +59,25 @@ where
     }
 
     /// Carries out what a locked section decided, after the lock is gone.
-    pub(crate) fn apply(this: &Arc<Self>, fx: Effects<K>) {
+    pub(crate) fn apply(this: &Arc<Self>, fx: Effects<K, V, E>) {
+        for waker in Inner::apply_but_wake(this, fx) {
+            waker.wake();
+        }
+    }
+
+    /// [`apply`](Self::apply), except that the tasks to wake are returned rather than woken (a
+    /// worker holds them back while it runs instant jobs; see [`crate::deferred_wakes`]).
+    pub(crate) fn apply_but_wake(this: &Arc<Self>, fx: Effects<K, V, E>) -> Wakers {
         let Effects {
-            wake,
+            mut wake,
+            post,
             start,
             backoff,
             idle,
             ..
         } = fx;
-        for waker in wake {
-            waker.wake();
+        for (inbox, job, kept) in post {
+            wake.extend(inbox.post(job.key.clone(), kept));
         }
         for job in start {
             (this.spawn_worker)(this, job);
@@ -82,5 +95,6 @@ where
         if idle {
             this.idle.notify(usize::MAX);
         }
+        wake
     }
 }

@@ -47,6 +47,7 @@ use std::time::Instant;
 use crate::fetch::JobShared;
 use crate::priority::{Class, Priority};
 use crate::queue::Ticket;
+use crate::waiter::WaiterId;
 use smallvec::SmallVec;
 use std::sync::Arc;
 
@@ -71,8 +72,8 @@ pub(crate) struct Job<K> {
     pub(crate) phase: Phase,
     /// The highest hint any `prefetch` asked for; `None` if no prefetch did.
     pub(crate) prefetch_hint: Option<u64>,
-    /// Live waiters: (waiter id, hint). Usually one, kept inline.
-    pub(crate) waiters: SmallVec<[(usize, u64); 1]>,
+    /// Live waiters: (waiter, hint). Usually one, kept inline.
+    pub(crate) waiters: SmallVec<[(WaiterId, u64); 1]>,
     /// The effective priority, kept equal to [`Job::interest`] after every transition (or to the
     /// last one while running with no interest left).
     pub(crate) priority: Priority,
@@ -115,13 +116,14 @@ impl<K> Job<K> {
     }
 
     /// Records a waiter's interest.
-    pub(crate) fn add_waiter(&mut self, waiter: usize, hint: u64) -> Shift {
+    pub(crate) fn add_waiter(&mut self, waiter: WaiterId, hint: u64) -> Shift {
         self.waiters.push((waiter, hint));
         self.reprioritize()
     }
 
-    /// Forgets a waiter that went away before the job ended.
-    pub(crate) fn remove_waiter(&mut self, waiter: usize) -> Shift {
+    /// Forgets a waiter that went away before the job ended (one entry, for a batch that named the
+    /// job more than once).
+    pub(crate) fn remove_waiter(&mut self, waiter: WaiterId) -> Shift {
         if let Some(i) = self.waiters.iter().position(|&(w, _)| w == waiter) {
             self.waiters.swap_remove(i);
         }

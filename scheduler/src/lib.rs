@@ -106,6 +106,7 @@ mod drain;
 mod error;
 mod event;
 mod fetch;
+mod inbox;
 mod inner;
 mod key_state;
 mod priority;

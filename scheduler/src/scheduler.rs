@@ -9,10 +9,12 @@ use crate::core::{Demanded, Effects, Prefetched};
 use crate::drain::Drain;
 use crate::error::Error;
 use crate::event::Events;
+use crate::inbox::Inbox;
 use crate::inner::Inner;
 use crate::stats::{InFlight, Stats};
 use crate::sync::{Arc, Ordering};
 use crate::wait::{GetAll, Wait};
+use crate::waiter::Waiter;
 
 /// Demands `get_all` registers per hold of the scheduler lock.
 const KEYS_PER_LOCK: usize = 256;
@@ -100,7 +102,10 @@ where
             .lock()
             .demand(key, hash, hint, None, &self.inner.store, &mut fx);
         let wait = match demanded {
-            Demanded::Waiter(waiter) => Wait::waiting(Arc::clone(&self.inner), waiter),
+            Demanded::Waiter { waiter, .. } => match waiter.get() {
+                Waiter::Slot(slot) => Wait::waiting(Arc::clone(&self.inner), slot),
+                Waiter::Batch(_) => unreachable!("a single demand gets a slot"),
+            },
             Demanded::Kept(kept, _) => {
                 self.inner.hits.fetch_add(1, Ordering::Relaxed);
                 Wait::ready(kept)
@@ -116,47 +121,52 @@ where
     /// All demands are registered before this returns. Cancel-safe like [`Wait`]. The stream waits
     /// as long as its slowest key.
     pub fn get_all(&self, keys: impl IntoIterator<Item = K>) -> GetAll<K, V, E> {
-        let mut ready = VecDeque::new();
-        let mut pending = 0;
         let mut keys = keys.into_iter().peekable();
+        let inbox = Arc::new(Inbox::new());
         let batch = {
             let mut core = self.inner.lock();
-            // Make room for the whole batch at once rather than growing (and rehashing) step by step.
-            // Room for the batch's jobs and waiters at once (dropped again when the burst ends). The
-            // store is not reserved: keys already done would leave that room unused for good.
+            // Room for the whole batch's jobs at once rather than growing (and rehashing) step by
+            // step; dropped again when the burst ends. The store is not reserved: keys already
+            // done would leave that room unused for good.
             core.reserve(keys.size_hint().0);
-            core.new_batch()
+            core.new_batch(Arc::clone(&inbox))
         };
+        let mut jobs = Vec::with_capacity(keys.size_hint().0);
+        let mut ready = VecDeque::new();
         let mut chunk = Vec::with_capacity(KEYS_PER_LOCK.min(keys.size_hint().0));
+        let mut spare = Vec::new();
         while keys.peek().is_some() {
-            // Hash and copy the keys before taking the lock, then register a chunk of them per
-            // lock hold: one lock for many demands, yet never long enough to stall the workers
-            // that finish jobs meanwhile.
-            chunk.extend(keys.by_ref().take(KEYS_PER_LOCK).map(|key| {
-                let hash = self.inner.hash(&key);
-                (hash, key.clone(), key)
-            }));
+            // Hash the keys before taking the lock, then register a chunk of them per lock hold:
+            // one lock for many demands, yet never long enough to stall the workers that finish
+            // jobs meanwhile.
+            chunk.extend(
+                keys.by_ref()
+                    .take(KEYS_PER_LOCK)
+                    .map(|key| (self.inner.hash(&key), key)),
+            );
             let mut fx = Effects::new();
             let mut core = self.inner.lock();
             let store = &self.inner.store;
-            for (hash, key, yielded) in chunk.drain(..) {
-                match core.demand(key, hash, 0, Some((batch, yielded)), store, &mut fx) {
-                    Demanded::Waiter(_) => pending += 1,
-                    Demanded::Kept(kept, entry) => {
+            for (hash, key) in chunk.drain(..) {
+                match core.demand(key, hash, 0, Some(batch), store, &mut fx) {
+                    Demanded::Waiter {
+                        job, seq, spare: s, ..
+                    } => {
+                        jobs.push((job, seq));
+                        spare.extend(s);
+                    }
+                    Demanded::Kept(kept, key) => {
                         self.inner.hits.fetch_add(1, Ordering::Relaxed);
-                        let (_, key) = entry.expect("a batch entry is handed back");
                         ready.push_back((key, kept));
                     }
-                    Demanded::Refused(entry) => {
-                        let (_, key) = entry.expect("a batch entry is handed back");
-                        ready.push_back((key, Err(Error::Closed)));
-                    }
+                    Demanded::Refused(key) => ready.push_back((key, Err(Error::Closed))),
                 }
             }
             drop(core);
+            spare.clear();
             Inner::apply(&self.inner, fx);
         }
-        GetAll::new(Arc::clone(&self.inner), batch, pending, ready)
+        GetAll::new(Arc::clone(&self.inner), batch, inbox, jobs, ready)
     }
 
     /// [`get`](Self::get) for synchronous code: blocks the calling thread until the answer is in.
@@ -218,6 +228,7 @@ where
     pub fn stats(&self) -> Stats {
         let mut stats = self.inner.lock().stats();
         stats.hits += self.inner.hits.load(Ordering::Relaxed);
+        stats.waiters += self.inner.batch_waiters.load(Ordering::Relaxed) as usize;
         stats.kept = self.inner.store.len();
         stats
     }

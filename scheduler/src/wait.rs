@@ -11,8 +11,9 @@ use futures_lite::Stream;
 
 use crate::core::Effects;
 use crate::error::Error;
+use crate::inbox::Inbox;
 use crate::inner::Inner;
-use crate::sync::Arc;
+use crate::sync::{Arc, Ordering};
 
 /// The answer to a [`get`](crate::Scheduler::get): resolves to the key's value or its error.
 ///
@@ -132,9 +133,10 @@ where
 /// The answers to [`get_all`](crate::Scheduler::get_all), in completion order.
 ///
 /// Every key's demand is registered when `get_all` is called. The keys form one batch inside the
-/// scheduler: answers queue up on it and are collected under one lock, so the stream costs no
-/// future or allocation per key. Cancel-safe: dropping the stream withdraws the demands not yet
-/// answered, as dropping each [`Wait`] would. Ends after the last key; waits as long as the slowest.
+/// scheduler: answers are posted to the batch's own inbox and taken from it without the scheduler
+/// lock, so the stream costs no future or allocation per key. Cancel-safe: dropping the stream
+/// withdraws the demands not yet answered, as dropping each [`Wait`] would. Ends after the last
+/// key; waits as long as the slowest (forever only if a fetcher never completes).
 pub struct GetAll<K, V, E>
 where
     K: Clone + Eq + Hash + Send + Sync + 'static,
@@ -143,7 +145,12 @@ where
 {
     inner: Arc<Inner<K, V, E>>,
     batch: usize,
+    inbox: Arc<Inbox<K, V, E>>,
+    /// Keys whose answers are not taken from the inbox yet.
     pending: usize,
+    /// `(id, seq)` of the job each pending key waits on, to withdraw the demands if dropped early;
+    /// emptied once every answer is in.
+    jobs: Vec<(usize, u64)>,
     ready: VecDeque<(K, Result<V, Error<E>>)>,
 }
 
@@ -156,13 +163,20 @@ where
     pub(crate) fn new(
         inner: Arc<Inner<K, V, E>>,
         batch: usize,
-        pending: usize,
+        inbox: Arc<Inbox<K, V, E>>,
+        jobs: Vec<(usize, u64)>,
         ready: VecDeque<(K, Result<V, Error<E>>)>,
     ) -> Self {
+        let pending = jobs.len();
+        inner
+            .batch_waiters
+            .fetch_add(pending as u64, Ordering::Relaxed);
         GetAll {
             inner,
             batch,
+            inbox,
             pending,
+            jobs,
             ready,
         }
     }
@@ -192,11 +206,14 @@ where
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
         if this.ready.is_empty() && this.pending > 0 {
-            let before = this.ready.len();
+            let taken = this.inbox.take(&mut this.ready, cx.waker());
+            this.pending -= taken;
             this.inner
-                .lock()
-                .poll_batch(this.batch, cx.waker(), &mut this.ready);
-            this.pending -= this.ready.len() - before;
+                .batch_waiters
+                .fetch_sub(taken as u64, Ordering::Relaxed);
+            if this.pending == 0 {
+                this.jobs = Vec::new();
+            }
         }
         match this.ready.pop_front() {
             Some(item) => Poll::Ready(Some(item)),
@@ -218,8 +235,16 @@ where
 {
     fn drop(&mut self) {
         let mut fx = Effects::new();
-        self.inner.lock().drop_batch(self.batch, &mut fx);
+        let jobs = if self.pending > 0 {
+            &self.jobs[..]
+        } else {
+            &[]
+        };
+        self.inner.lock().drop_batch(self.batch, jobs, &mut fx);
         Inner::apply(&self.inner, fx);
+        self.inner
+            .batch_waiters
+            .fetch_sub(self.pending as u64, Ordering::Relaxed);
     }
 }
 

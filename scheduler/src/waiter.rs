@@ -1,40 +1,69 @@
-//! Waiters: one slot per `get` future (or per key of a `get_all`), holding its waker until the job
-//! ends and then its answer until it is taken.
+//! Waiters: one slot per `get` future, holding its waker until the job ends and then its answer
+//! until it is taken; and the `get_all` batches.
 //!
-//! A `get_all` registers all its keys as one *batch*: their slots share the batch's waker and, when
-//! answered, queue their ids on the batch, so a batch of n keys is woken once per burst of answers
-//! and collects them under one lock, without a future (or an allocation) per key.
+//! A `get_all` registers all its keys as one *batch*: a job's waiter list names the batch rather
+//! than a slot, and the job's answer goes to the batch's [`Inbox`], so a batch of n keys costs no
+//! slot, future or allocation per key.
 
-use std::collections::VecDeque;
 use std::task::{Poll, Waker};
 
 use slab::Slab;
 use smallvec::SmallVec;
 
+use crate::inbox::Inbox;
 use crate::store::Kept;
-
-struct Slot<K, V, E> {
-    /// The job waited on, while `answer` is `None`.
-    job: usize,
-    answer: Option<Kept<V, E>>,
-    /// The task to wake, for a single waiter.
-    waker: Option<Waker>,
-    /// The batch and the key to yield, for a `get_all` waiter.
-    batch: Option<(usize, K)>,
-}
-
-#[derive(Default)]
-struct Batch {
-    ready: Vec<usize>,
-    waker: Option<Waker>,
-}
+use crate::sync::Arc;
 
 /// Wakers to wake once the scheduler lock is released; usually one.
 pub(crate) type Wakers = SmallVec<[Waker; 2]>;
 
+/// Tables bigger than this are dropped when they empty, so memory follows the work in flight.
+pub(crate) const SHRINK_ABOVE: usize = 64;
+
+/// One entry of a job's waiter list: a `get`'s slot, or a `get_all` batch (one entry per key of
+/// the batch that names the job).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct WaiterId(usize);
+
+/// Set in a [`WaiterId`] that names a batch.
+const BATCH: usize = 1 << (usize::BITS - 1);
+
+/// What a [`WaiterId`] names.
+pub(crate) enum Waiter {
+    Slot(usize),
+    Batch(usize),
+}
+
+impl WaiterId {
+    pub(crate) fn slot(slot: usize) -> Self {
+        debug_assert!(slot & BATCH == 0, "slab ids stay far below the top bit");
+        WaiterId(slot)
+    }
+
+    pub(crate) fn batch(batch: usize) -> Self {
+        debug_assert!(batch & BATCH == 0, "slab ids stay far below the top bit");
+        WaiterId(batch | BATCH)
+    }
+
+    pub(crate) fn get(self) -> Waiter {
+        if self.0 & BATCH == 0 {
+            Waiter::Slot(self.0)
+        } else {
+            Waiter::Batch(self.0 & !BATCH)
+        }
+    }
+}
+
+struct Slot<V, E> {
+    /// The job waited on, while `answer` is `None`.
+    job: usize,
+    answer: Option<Kept<V, E>>,
+    waker: Option<Waker>,
+}
+
 pub(crate) struct Waiters<K, V, E> {
-    slots: Slab<Slot<K, V, E>>,
-    batches: Slab<Batch>,
+    slots: Slab<Slot<V, E>>,
+    batches: Slab<Arc<Inbox<K, V, E>>>,
 }
 
 impl<K, V: Clone, E> Waiters<K, V, E> {
@@ -45,100 +74,61 @@ impl<K, V: Clone, E> Waiters<K, V, E> {
         }
     }
 
-    /// A new waiter on `job`, alone or in `batch` (with the key it will yield).
-    pub(crate) fn insert(&mut self, job: usize, batch: Option<(usize, K)>) -> usize {
+    /// A new `get` waiter on `job`.
+    pub(crate) fn insert(&mut self, job: usize) -> usize {
         self.slots.insert(Slot {
             job,
             answer: None,
             waker: None,
-            batch,
         })
     }
 
-    pub(crate) fn set_job(&mut self, waiter: usize, job: usize) {
-        self.slots[waiter].job = job;
+    pub(crate) fn set_job(&mut self, slot: usize, job: usize) {
+        self.slots[slot].job = job;
     }
 
-    /// Gives `waiter` its answer and collects whom to wake.
-    pub(crate) fn answer(&mut self, waiter: usize, answer: Kept<V, E>, wake: &mut Wakers) {
-        let slot = &mut self.slots[waiter];
+    /// Gives slot `slot` its answer and collects whom to wake.
+    pub(crate) fn answer(&mut self, slot: usize, answer: Kept<V, E>, wake: &mut Wakers) {
+        let slot = &mut self.slots[slot];
         slot.answer = Some(answer);
-        match &slot.batch {
-            Some((batch, _)) => {
-                let batch = &mut self.batches[*batch];
-                batch.ready.push(waiter);
-                wake.extend(batch.waker.take());
-            }
-            None => wake.extend(slot.waker.take()),
-        }
+        wake.extend(slot.waker.take());
     }
 
-    /// A single waiter's answer if it has one (removing its slot), else remembers `waker`.
-    pub(crate) fn poll(&mut self, waiter: usize, waker: &Waker) -> Poll<Kept<V, E>> {
-        let slot = &mut self.slots[waiter];
-        if slot.answer.is_some() {
-            let slot = self.slots.remove(waiter);
-            return Poll::Ready(slot.answer.expect("checked above"));
+    /// A slot's answer if it has one (removing the slot), else remembers `waker`.
+    pub(crate) fn poll(&mut self, slot: usize, waker: &Waker) -> Poll<Kept<V, E>> {
+        let entry = &mut self.slots[slot];
+        if entry.answer.is_some() {
+            let entry = self.slots.remove(slot);
+            return Poll::Ready(entry.answer.expect("checked above"));
         }
-        if !slot.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
-            slot.waker = Some(waker.clone());
+        if !entry.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            entry.waker = Some(waker.clone());
         }
         Poll::Pending
     }
 
-    /// Removes a waiter that went away; the job it still waited on, if it had no answer yet.
-    pub(crate) fn remove(&mut self, waiter: usize) -> Option<usize> {
-        let slot = self.slots.remove(waiter);
-        slot.answer.is_none().then_some(slot.job)
+    /// Removes a slot whose future went away; the job it still waited on, if it had no answer.
+    pub(crate) fn remove(&mut self, slot: usize) -> Option<usize> {
+        let entry = self.slots.remove(slot);
+        entry.answer.is_none().then_some(entry.job)
     }
 
-    pub(crate) fn new_batch(&mut self) -> usize {
-        self.batches.insert(Batch::default())
+    /// A new batch answering into `inbox`.
+    pub(crate) fn new_batch(&mut self, inbox: Arc<Inbox<K, V, E>>) -> usize {
+        self.batches.insert(inbox)
     }
 
-    /// Moves every answered waiter of `batch` into `out`; with none, remembers `waker`.
-    pub(crate) fn poll_batch(
-        &mut self,
-        batch: usize,
-        waker: &Waker,
-        out: &mut VecDeque<(K, Kept<V, E>)>,
-    ) {
-        let mut ready = std::mem::take(&mut self.batches[batch].ready);
-        if ready.is_empty() {
-            self.batches[batch].waker = Some(waker.clone());
-            return;
-        }
-        for waiter in ready.drain(..) {
-            let slot = self.slots.remove(waiter);
-            let (_, key) = slot.batch.expect("a batch lists only its own waiters");
-            out.push_back((key, slot.answer.expect("a listed waiter is answered")));
-        }
-        self.batches[batch].ready = ready; // keep its capacity for the next burst
+    /// The inbox of `batch`.
+    pub(crate) fn inbox(&self, batch: usize) -> &Arc<Inbox<K, V, E>> {
+        &self.batches[batch]
     }
 
-    /// Removes `batch` and all its slots; returns `(waiter, job)` of those still waiting.
-    pub(crate) fn remove_batch(&mut self, batch: usize) -> Vec<(usize, usize)> {
-        self.batches.remove(batch);
-        let mine: Vec<usize> = self
-            .slots
-            .iter()
-            .filter(|(_, slot)| slot.batch.as_ref().is_some_and(|(b, _)| *b == batch))
-            .map(|(id, _)| id)
-            .collect();
-        let mut waiting = Vec::new();
-        for waiter in mine {
-            if let Some(job) = self.remove(waiter) {
-                waiting.push((waiter, job));
-            }
-        }
-        waiting
+    /// Forgets `batch`; no job may name it any more.
+    pub(crate) fn remove_batch(&mut self, batch: usize) {
+        drop(self.batches.remove(batch));
     }
 
-    pub(crate) fn reserve(&mut self, additional: usize) {
-        self.slots.reserve(additional);
-    }
-
-    /// Slots alive (waiting, or answered and not yet taken).
+    /// `get` slots alive (waiting, or answered and not yet taken).
     pub(crate) fn len(&self) -> usize {
         self.slots.len()
     }
@@ -153,6 +143,3 @@ impl<K, V: Clone, E> Waiters<K, V, E> {
         }
     }
 }
-
-/// Tables bigger than this are dropped when they empty, so memory follows the work in flight.
-pub(crate) const SHRINK_ABOVE: usize = 64;

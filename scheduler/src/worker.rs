@@ -17,8 +17,12 @@ use crate::fetch::{Fetch, JobContext};
 use crate::inner::Inner;
 use crate::sync::Arc;
 
-/// Jobs a worker runs back to back before it yields.
-const JOBS_BETWEEN_YIELDS: u32 = 16;
+/// Jobs a worker runs back to back before it yields (and wakes the waiters it held back): tokio's
+/// cooperative budget, 128 polls. Only instant jobs run back to back — an attempt that waits
+/// hands the thread back anyway — so this bounds how long a run of cache hits keeps a thread and
+/// delays their waiters (tens of microseconds). A smaller bound costs a consumer wake per bound:
+/// 16 made 10 000 instant jobs 1.3x slower.
+const JOBS_BETWEEN_YIELDS: u32 = 128;
 
 /// Spawns a worker for fetcher type `F`; stored in the scheduler as a plain `fn` at build time.
 pub(crate) fn spawn<K, V, E, F>(inner: &Arc<Inner<K, V, E>>, start: Start<K>)
@@ -68,8 +72,7 @@ where
         } else {
             Some(fx.start.remove(0))
         };
-        deferred.extend(fx.wake.drain(..));
-        Inner::apply(&inner, fx);
+        deferred.extend(Inner::apply_but_wake(&inner, fx));
         match next {
             Some(job) => start = job,
             None => return,
