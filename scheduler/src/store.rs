@@ -114,6 +114,21 @@ impl<K: Eq + Hash, V: Clone, E> Store<K, V, E> {
         }
     }
 
+    /// Makes room for about `additional` more values, spread over the shards, so a burst of
+    /// completions does not rehash every shard again and again as it grows. A little over the
+    /// even share per shard, since keys never spread perfectly.
+    pub(crate) fn reserve(&self, additional: usize, hasher: impl Fn(&K) -> u64) {
+        let per_shard = additional / SHARDS;
+        if per_shard == 0 {
+            return;
+        }
+        let per_shard = per_shard + per_shard / 8 + 4;
+        for shard in self.shards.iter() {
+            let mut tables = shard.write().unwrap_or_else(|p| p.into_inner());
+            tables.values.reserve(per_shard, |(k, _)| hasher(k));
+        }
+    }
+
     /// Drops what is kept for `key`; whether there was anything.
     pub(crate) fn remove(&self, hash: u64, key: &K) -> bool {
         let mut shard = self.write(hash);
