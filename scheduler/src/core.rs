@@ -30,6 +30,8 @@ use crate::waiter::{SHRINK_ABOVE, Waiter, WaiterId, Waiters, Wakers};
 pub(crate) struct Start<K> {
     pub(crate) id: usize,
     pub(crate) seq: u64,
+    /// The key's hash, for the store.
+    pub(crate) hash: u64,
     pub(crate) attempt: u32,
     pub(crate) shared: Arc<JobShared<K>>,
 }
@@ -462,6 +464,7 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
         fx.start.push(Start {
             id,
             seq: job.seq,
+            hash: job.hash,
             attempt,
             shared: Arc::clone(&job.shared),
         });

@@ -77,7 +77,13 @@ where
             ..
         } = fx;
         for (inbox, job, kept) in post {
-            wake.extend(inbox.post(job.key.clone(), kept));
+            // The job's last reference (the last answer of a job that has ended) gives its key
+            // away; earlier answers get copies.
+            let key =
+                std::sync::Arc::try_unwrap(job).map_or_else(|job| job.key.clone(), |job| job.key);
+            if let Some(waker) = inbox.post(key, kept) {
+                wake.push(waker);
+            }
         }
         for job in start {
             (this.spawn_worker)(this, job);

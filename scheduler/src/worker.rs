@@ -47,7 +47,7 @@ where
     let mut ran = 0u32;
     let mut deferred = DeferredWakes::default();
     loop {
-        let (id, seq) = (start.id, start.seq);
+        let (id, seq, hash) = (start.id, start.seq, start.hash);
         let shared = std::sync::Arc::clone(&start.shared);
         let end = FlushOnPending {
             future: std::pin::pin!(attempt::<K, V, E, F>(&inner, start)),
@@ -58,21 +58,22 @@ where
         // lock: for a moment the key is both kept and in flight, which only lets a `get` join the
         // job that is ending (see `Core::finish`).
         if let Some(kept) = end.kept() {
-            let hash = inner.hash(&shared.key);
             inner
                 .store
                 .insert(hash, shared.key.clone(), kept, |k| inner.hash(k));
         }
+        drop(shared); // so that the key can move into a `get_all` answer below
         let mut fx = Effects::new();
         inner.lock().finish(id, seq, end, &mut fx);
-        // The job's last reference usually goes here, outside the lock.
-        drop(shared);
         let next = if fx.start.is_empty() {
             None
         } else {
             Some(fx.start.remove(0))
         };
-        deferred.extend(Inner::apply_but_wake(&inner, fx));
+        let wake = Inner::apply_but_wake(&inner, fx);
+        if !wake.is_empty() {
+            deferred.extend(wake);
+        }
         match next {
             Some(job) => start = job,
             None => return,
