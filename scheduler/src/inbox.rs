@@ -13,6 +13,10 @@ use crate::store::Kept;
 use crate::sync::{Mutex, lock};
 
 /// The posted answers of one batch and the waker of its stream.
+///
+/// Aligned to a cache line so that the lock the stream and the workers share does not sit on the
+/// line holding the `Arc` counts, which workers update under the scheduler lock.
+#[repr(align(64))]
 pub(crate) struct Inbox<K, V, E> {
     state: Mutex<State<K, V, E>>,
 }

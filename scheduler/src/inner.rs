@@ -59,7 +59,11 @@ where
     }
 
     /// Carries out what a locked section decided, after the lock is gone.
+    #[inline]
     pub(crate) fn apply(this: &Arc<Self>, fx: Effects<K, V, E>) {
+        if fx.is_empty() {
+            return; // the usual case for a join, a poll or a waiter leaving
+        }
         for waker in Inner::apply_but_wake(this, fx) {
             waker.wake();
         }
@@ -68,14 +72,13 @@ where
     /// [`apply`](Self::apply), except that the tasks to wake are returned rather than woken (a
     /// worker holds them back while it runs instant jobs; see [`crate::deferred_wakes`]).
     pub(crate) fn apply_but_wake(this: &Arc<Self>, fx: Effects<K, V, E>) -> Wakers {
-        let Effects {
-            mut wake,
-            post,
-            start,
-            backoff,
-            idle,
-            ..
-        } = fx;
+        let mut fx = fx;
+        let mut wake = std::mem::take(&mut *fx.wake);
+        let post = std::mem::take(&mut *fx.post);
+        let start = std::mem::take(&mut *fx.start);
+        let backoff = std::mem::take(&mut fx.backoff);
+        let idle = fx.idle;
+        drop(fx);
         for (inbox, job, kept) in post {
             // The job's last reference (the last answer of a job that has ended) gives its key
             // away; earlier answers get copies.
