@@ -92,8 +92,16 @@
 //! - A worker task whose attempt ends hands its slot to the next queued job and runs it itself, so
 //!   a busy scheduler spawns about `concurrency` tasks rather than one per job; workers are
 //!   monomorphized for the fetcher type, so an attempt's future is not boxed.
-//! - [`Scheduler::get_all`] registers its keys as one batch: answers queue on the batch and are
-//!   collected under one lock, with no future or allocation per key.
+//! - A worker keeps a job's outcome in the store *before* taking the lock to end the job, so the
+//!   store write stays out of the locked section; for that instant the key is both kept and in
+//!   flight, and a request arriving then simply joins the ending job.
+//! - [`Scheduler::get_all`] registers its keys as one batch, a few hundred per lock hold: no future,
+//!   waiter slot or key copy per key. The worker that ends a job posts the answer (the job's own
+//!   key, moved) to the batch's inbox after releasing the lock, and the stream empties its inbox
+//!   without ever taking the scheduler lock.
+//! - A worker that goes straight on to its next job holds back the wake-ups of the job it just
+//!   ended until that next job first waits (at most 128 instant jobs), so a consumer of many
+//!   instant jobs is woken once per run instead of once per job.
 //! - [`Scheduler::drain`] gives back the memory a burst's bookkeeping grew; kept results stay until
 //!   [`Scheduler::forget`].
 

@@ -2,8 +2,13 @@
 //!
 //! A worker is spawned when a slot is granted. When its attempt ends it hands its slot straight to
 //! the next queued job and runs that one itself instead of spawning another task, so a busy
-//! scheduler spawns about `concurrency` tasks, not one per job. It yields to the executor every few
-//! jobs so instant fetches cannot starve other tasks.
+//! scheduler spawns about `concurrency` tasks, not one per job. It yields to the executor every
+//! [`JOBS_BETWEEN_YIELDS`] jobs so instant fetches cannot starve other tasks.
+//!
+//! Per attempt: run the fetch; keep its outcome in the store (outside the scheduler lock); take the
+//! lock once to end the job and get the next; post `get_all` answers and spawn extra workers after
+//! the lock is released; hold wake-ups back while the next job runs without waiting
+//! ([`crate::deferred_wakes`]).
 
 use std::hash::Hash;
 use std::panic::{AssertUnwindSafe, catch_unwind};
