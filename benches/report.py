@@ -140,18 +140,22 @@ def promotion(target, group, latency):
 
 
 def throughput(target, group, jobs=10_000):
-    m = lookup_group(target, group, [OURS, "semaphore_spawn"])
+    # semaphore_spawn_kept is a reference (the peer keeping its values as ours does), not a target.
+    m = lookup_group(target, group, [OURS, "semaphore_spawn", "semaphore_spawn_kept"])
     if m[OURS] is None:
         return f"_{group}: no criterion data_", []
     rows = []
     for f, t in m.items():
         rate = jobs / (t / 1e9) if t else None
-        rows.append([f"`{f}`", fmt_time(t), "—" if rate is None else f"{rate / 1e6:.2f} M jobs/s"])
+        ratio = t / m[OURS] if t else None
+        rows.append([f"`{f}`", fmt_time(t), "—" if rate is None else f"{rate / 1e6:.2f} M jobs/s",
+                     fmt_ratio(ratio)])
     checks = []
     if m["semaphore_spawn"]:
         r = m["semaphore_spawn"] / m[OURS]
         checks.append((f"{group}: ours ≥ 1.0× semaphore_spawn (throughput)", f"{r:.2f}×", r >= 1.0))
-    return f"### `{group}` ({jobs} no-op jobs)\n\n" + table(["function", "median", "rate"], rows), checks
+    header = ["function", "median", "rate", "its time ÷ ours (≥ 1: ours is faster)"]
+    return f"### `{group}` ({jobs} no-op jobs)\n\n" + table(header, rows), checks
 
 
 def memory(data):

@@ -22,6 +22,9 @@
 //! - `throughput_*`: 10 000 no-op jobs with 64 slots on 2 executor threads: a fresh scheduler and
 //!   `get_all` of every key, against a spawn per job whose task first takes a semaphore permit
 //!   (`tokio::sync::Semaphore` / `async_lock::Semaphore`); both collect every `(key, value)`.
+//!   `semaphore_spawn_kept` is not a peer of DESIGN.md §7 but a reference: the same spawns, each
+//!   also keeping its value in a `DashMap` as ours keeps its results, so the report can say what
+//!   keeping results costs.
 //!
 //! `hit` and `join` are followed by an interleaved cross-check (see [`interleaved`]): on a machine
 //! whose load comes and goes, criterion's one-function-after-another ratios can be far off.
@@ -35,6 +38,7 @@ use std::time::{Duration, Instant};
 use criterion::{
     BenchmarkGroup, Criterion, criterion_group, criterion_main, measurement::WallTime,
 };
+use dashmap::DashMap;
 use event_listener::Event;
 use fetch_scheduler::{BoxFuture, JobContext, Prefetched, Runtime, Scheduler};
 use fetch_scheduler_benches::keys::{Cycle, tarball_urls};
@@ -45,7 +49,7 @@ use fetch_scheduler_benches::peers::moka_get_with::MokaGetWith;
 use fetch_scheduler_benches::peers::papaya_notify::PapayaNotify;
 use fetch_scheduler_benches::peers::std_hashmap::StdHashMap;
 use fetch_scheduler_benches::poll::{poll_once, register};
-use fetch_scheduler_benches::{NoError, Value, target_dir};
+use fetch_scheduler_benches::{Hasher, NoError, Value, target_dir};
 use fetch_scheduler_smol::SmolRuntime;
 use fetch_scheduler_tokio::TokioRuntime;
 use futures_lite::StreamExt;
@@ -546,6 +550,74 @@ fn time_batches<T>(iters: u64, mut run: impl FnMut() -> Vec<T>) -> Duration {
     total
 }
 
+/// Where a `semaphore_spawn_kept` batch keeps its values, as ours keeps its in its store.
+type KeptValues = Arc<DashMap<String, Value, Hasher>>;
+
+/// The body of one `semaphore_spawn` task once it holds its permit: the no-op job, and with
+/// `kept` (the `semaphore_spawn_kept` variant) the value kept by key.
+fn semaphore_job(key: String, kept: Option<&KeptValues>) -> (String, Value) {
+    let value = value_of(&key);
+    if let Some(kept) = kept {
+        kept.insert(key.clone(), Arc::clone(&value));
+    }
+    (key, value)
+}
+
+/// A fresh map for `semaphore_spawn_kept`, none for `semaphore_spawn`.
+fn kept_values(keep: bool) -> Option<KeptValues> {
+    keep.then(|| Arc::new(DashMap::with_hasher(Hasher::default())))
+}
+
+/// `JOBS` no-op jobs, a tokio task each behind a semaphore of `SLOTS` permits.
+async fn semaphore_batch_tokio(keys: &[String], keep: bool) -> Vec<(String, Value)> {
+    let permits = Arc::new(tokio::sync::Semaphore::new(SLOTS));
+    let kept = kept_values(keep);
+    let tasks: Vec<_> = keys
+        .iter()
+        .cloned()
+        .map(|key| {
+            let permits = Arc::clone(&permits);
+            let kept = kept.clone();
+            tokio::spawn(async move {
+                let _permit = permits.acquire().await.expect("open");
+                semaphore_job(key, kept.as_ref())
+            })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        out.push(task.await.expect("no panic"));
+    }
+    out
+}
+
+/// `JOBS` no-op jobs, a smol task each behind a semaphore of `SLOTS` permits.
+async fn semaphore_batch_smol(
+    executor: &Executor<'static>,
+    keys: &[String],
+    keep: bool,
+) -> Vec<(String, Value)> {
+    let permits = Arc::new(async_lock::Semaphore::new(SLOTS));
+    let kept = kept_values(keep);
+    let tasks: Vec<_> = keys
+        .iter()
+        .cloned()
+        .map(|key| {
+            let permits = Arc::clone(&permits);
+            let kept = kept.clone();
+            executor.spawn(async move {
+                let _permit = permits.acquire().await;
+                semaphore_job(key, kept.as_ref())
+            })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        out.push(task.await);
+    }
+    out
+}
+
 fn throughput_tokio(c: &mut Criterion) {
     let keys = tarball_urls(JOBS);
     let rt = tokio_runtime();
@@ -559,32 +631,13 @@ fn throughput_tokio(c: &mut Criterion) {
             })
         })
     });
-    group.bench_function("semaphore_spawn", |b| {
-        b.iter_custom(|iters| {
-            time_batches(iters, || {
-                rt.block_on(async {
-                    let permits = Arc::new(tokio::sync::Semaphore::new(SLOTS));
-                    let tasks: Vec<_> = keys
-                        .iter()
-                        .cloned()
-                        .map(|key| {
-                            let permits = Arc::clone(&permits);
-                            tokio::spawn(async move {
-                                let _permit = permits.acquire().await.expect("open");
-                                let value = value_of(&key);
-                                (key, value)
-                            })
-                        })
-                        .collect();
-                    let mut out = Vec::with_capacity(tasks.len());
-                    for task in tasks {
-                        out.push(task.await.expect("no panic"));
-                    }
-                    out
-                })
+    for (name, keep) in [("semaphore_spawn", false), ("semaphore_spawn_kept", true)] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                time_batches(iters, || rt.block_on(semaphore_batch_tokio(&keys, keep)))
             })
-        })
-    });
+        });
+    }
     group.finish();
 }
 
@@ -601,32 +654,19 @@ fn throughput_smol(c: &mut Criterion) {
             })
         })
     });
-    group.bench_function("semaphore_spawn", |b| {
-        b.iter_custom(|iters| {
-            time_batches(iters, || {
-                futures_lite::future::block_on(async {
-                    let permits = Arc::new(async_lock::Semaphore::new(SLOTS));
-                    let tasks: Vec<_> = keys
-                        .iter()
-                        .cloned()
-                        .map(|key| {
-                            let permits = Arc::clone(&permits);
-                            pool.executor.spawn(async move {
-                                let _permit = permits.acquire().await;
-                                let value = value_of(&key);
-                                (key, value)
-                            })
-                        })
-                        .collect();
-                    let mut out = Vec::with_capacity(tasks.len());
-                    for task in tasks {
-                        out.push(task.await);
-                    }
-                    out
+    for (name, keep) in [("semaphore_spawn", false), ("semaphore_spawn_kept", true)] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                time_batches(iters, || {
+                    futures_lite::future::block_on(semaphore_batch_smol(
+                        &pool.executor,
+                        &keys,
+                        keep,
+                    ))
                 })
             })
-        })
-    });
+        });
+    }
     group.finish();
 }
 
