@@ -113,6 +113,7 @@ where
             runtime: Box::new(runtime),
             fetcher: Box::new(fetcher),
             spawn_worker: worker::spawn::<K, V, E, F>,
+            parallelism: std::thread::available_parallelism().map_or(1, usize::from),
             classify: self.classify,
             idle: event_listener::Event::new(),
             events,

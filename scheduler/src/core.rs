@@ -6,15 +6,14 @@
 //! backoff timers, telling drainers the scheduler is idle — is collected in [`Effects`].
 
 use std::hash::Hash;
-use std::mem::ManuallyDrop;
 use std::sync::Arc;
 use std::task::{Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use hashbrown::HashTable;
 use slab::Slab;
-use smallvec::SmallVec;
 
+use crate::effects::Effects;
 use crate::error::Error;
 use crate::event::{EventHub, EventKind};
 use crate::fetch::JobShared;
@@ -25,7 +24,7 @@ use crate::queue::Queue;
 use crate::retry::RetryPolicy;
 use crate::stats::{InFlight, JobState, Stats};
 use crate::store::{Kept, Store};
-use crate::waiter::{SHRINK_ABOVE, Waiter, WaiterId, Waiters, Wakers};
+use crate::waiter::{SHRINK_ABOVE, Waiter, WaiterId, Waiters};
 
 /// A job that just got a slot: what its worker needs to run the attempt.
 pub(crate) struct Start<K> {
@@ -55,69 +54,6 @@ impl<V: Clone, E> AttemptEnd<V, E> {
         }
     }
 }
-
-/// Work to do once the lock is released.
-///
-/// Most locked sections (a join, a poll, a waiter leaving) leave it empty; its lists are then
-/// dropped without running their element destructors (see the `Drop` impl), which showed in the
-/// `join` benchmark.
-pub(crate) struct Effects<K, V, E> {
-    pub(crate) wake: ManuallyDrop<Wakers>,
-    /// Answers for `get_all` batches, each to be posted with a copy of its job's key.
-    pub(crate) post: ManuallyDrop<SmallVec<[Post<K, V, E>; 1]>>,
-    pub(crate) start: ManuallyDrop<SmallVec<[Start<K>; 1]>>,
-    /// (job id, job seq, delay) of jobs entering backoff.
-    pub(crate) backoff: Vec<(usize, u64, Duration)>,
-    /// The last in-flight job just ended.
-    pub(crate) idle: bool,
-    /// The time, read once per locked section that creates jobs (a clock read per job showed in
-    /// profiles; a job's age only serves stall diagnosis).
-    now: Option<Instant>,
-}
-
-impl<K, V, E> Drop for Effects<K, V, E> {
-    fn drop(&mut self) {
-        release(&mut self.wake);
-        release(&mut self.post);
-        release(&mut self.start);
-    }
-}
-
-/// Drops `list` unless it is inline and empty (the usual case), in which there is nothing to drop.
-fn release<A: smallvec::Array>(list: &mut ManuallyDrop<SmallVec<A>>) {
-    if list.spilled() || !list.is_empty() {
-        drop(std::mem::take(&mut **list));
-    }
-}
-
-impl<K, V, E> Effects<K, V, E> {
-    /// Whether there is nothing to do.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.wake.is_empty()
-            && self.post.is_empty()
-            && self.start.is_empty()
-            && self.backoff.is_empty()
-            && !self.idle
-    }
-
-    pub(crate) fn new() -> Self {
-        Effects {
-            wake: ManuallyDrop::new(SmallVec::new()),
-            post: ManuallyDrop::new(SmallVec::new()),
-            start: ManuallyDrop::new(SmallVec::new()),
-            backoff: Vec::new(),
-            idle: false,
-            now: None,
-        }
-    }
-}
-
-/// An answer for a `get_all` batch: its inbox, the job (for its key) and the outcome.
-pub(crate) type Post<K, V, E> = (
-    crate::sync::Arc<Inbox<K, V, E>>,
-    Arc<JobShared<K>>,
-    Kept<V, E>,
-);
 
 /// What [`Scheduler::prefetch`](crate::Scheduler::prefetch) did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -598,11 +534,12 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
         for &(waiter, _) in &job.waiters {
             match waiter.get() {
                 Waiter::Slot(slot) => self.waiters.answer(slot, outcome.clone(), &mut fx.wake),
-                Waiter::Batch(batch) => {
-                    let inbox = crate::sync::Arc::clone(self.waiters.inbox(batch));
-                    fx.post
-                        .push((inbox, Arc::clone(&job.shared), outcome.clone()));
-                }
+                Waiter::Batch(batch) => fx.post.push(
+                    batch,
+                    || crate::sync::Arc::clone(self.waiters.inbox(batch)),
+                    Arc::clone(&job.shared),
+                    outcome.clone(),
+                ),
             }
         }
     }

@@ -6,9 +6,7 @@
 //! Holding the wakes until the next attempt first waits bounds the delay by the synchronous part
 //! of one fetch, and turns a run of instant jobs into one wake.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::Waker;
 
 use crate::waiter::Wakers;
 
@@ -35,24 +33,5 @@ impl DeferredWakes {
 impl Drop for DeferredWakes {
     fn drop(&mut self) {
         self.flush();
-    }
-}
-
-/// Polls `future`, waking the deferred wakers the first time it is not ready.
-pub(crate) struct FlushOnPending<'a, F> {
-    pub(crate) future: Pin<&'a mut F>,
-    pub(crate) wakes: &'a mut DeferredWakes,
-}
-
-impl<F: Future> Future for FlushOnPending<'_, F> {
-    type Output = F::Output;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = &mut *self;
-        let poll = this.future.as_mut().poll(cx);
-        if poll.is_pending() {
-            this.wakes.flush();
-        }
-        poll
     }
 }

@@ -2,7 +2,7 @@
 //! behind a small lock of its own.
 //!
 //! The scheduler lock only decides *which* batches a finished job answers; the answers themselves
-//! (with a copy of the key each) are posted after that lock is released, and the stream empties its
+//! (with a copy of the key each) are posted after that lock is released ([`crate::outbox`]), and the stream empties its
 //! inbox without ever taking the scheduler lock. A consumer of many fast jobs and the workers ending
 //! them therefore never queue on the same lock.
 
@@ -36,10 +36,10 @@ impl<K, V, E> Inbox<K, V, E> {
         }
     }
 
-    /// Posts the answer for `key`; returns the stream's waker if it is waiting for one.
-    pub(crate) fn post(&self, key: K, kept: Kept<V, E>) -> Option<Waker> {
+    /// Posts `answers` in one lock hold; returns the stream's waker if it is waiting for them.
+    pub(crate) fn post_all(&self, answers: impl Iterator<Item = (K, Kept<V, E>)>) -> Option<Waker> {
         let mut state = lock(&self.state);
-        state.answers.push_back((key, kept));
+        state.answers.extend(answers);
         state.waker.take()
     }
 

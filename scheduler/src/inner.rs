@@ -3,16 +3,16 @@
 use std::any::Any;
 use std::hash::{BuildHasher, Hash};
 
-use crate::core::{Core, Effects, Start};
+use crate::core::Core;
+use crate::effects::{Effects, Starts};
 use crate::error::ErrorClass;
 use crate::event::EventHub;
 use crate::runtime::Runtime;
 use crate::store::Store;
 use crate::sync::{Arc, AtomicU64, Mutex, MutexGuard, lock};
-use crate::waiter::Wakers;
 
-/// Starts a worker task for a job that got a slot.
-pub(crate) type SpawnWorker<K, V, E> = fn(&Arc<Inner<K, V, E>>, Start<K>);
+/// Starts worker tasks for jobs that got slots.
+pub(crate) type SpawnWorker<K, V, E> = fn(&Arc<Inner<K, V, E>>, Starts<K>);
 
 /// Decides whether a fetch error is worth a retry.
 pub(crate) type Classify<E> = Box<dyn Fn(&E) -> ErrorClass + Send + Sync>;
@@ -26,6 +26,10 @@ pub(crate) struct Inner<K, V, E> {
     pub(crate) fetcher: Box<dyn Any + Send + Sync>,
     /// Spawns a worker for the fetcher's concrete type, so attempts run unboxed inside it.
     pub(crate) spawn_worker: SpawnWorker<K, V, E>,
+    /// At most this many workers are spawned for the jobs one locked section starts: the
+    /// machine's parallelism, so a burst of instant jobs is spread over every executor thread
+    /// while each worker still ends many jobs per lock hold.
+    pub(crate) parallelism: usize,
     pub(crate) classify: Option<Classify<E>>,
     /// Notified when the last in-flight job ends.
     pub(crate) idle: event_listener::Event,
@@ -64,34 +68,23 @@ where
         if fx.is_empty() {
             return; // the usual case for a join, a poll or a waiter leaving
         }
-        for waker in Inner::apply_but_wake(this, fx) {
+        let mut fx = fx;
+        Inner::carry_out(this, &mut fx);
+        for waker in fx.wake.drain(..) {
             waker.wake();
         }
     }
 
-    /// [`apply`](Self::apply), except that the tasks to wake are returned rather than woken (a
-    /// worker holds them back while it runs instant jobs; see [`crate::deferred_wakes`]).
-    pub(crate) fn apply_but_wake(this: &Arc<Self>, fx: Effects<K, V, E>) -> Wakers {
-        let mut fx = fx;
-        let mut wake = std::mem::take(&mut *fx.wake);
-        let post = std::mem::take(&mut *fx.post);
-        let start = std::mem::take(&mut *fx.start);
-        let backoff = std::mem::take(&mut fx.backoff);
-        let idle = fx.idle;
-        drop(fx);
-        for (inbox, job, kept) in post {
-            // The job's last reference (the last answer of a job that has ended) gives its key
-            // away; earlier answers get copies.
-            let key =
-                std::sync::Arc::try_unwrap(job).map_or_else(|job| job.key.clone(), |job| job.key);
-            if let Some(waker) = inbox.post(key, kept) {
-                wake.push(waker);
-            }
+    /// Carries out `fx` except waking: the tasks to wake are left in `fx.wake` (a worker holds
+    /// them back while it runs instant jobs; see [`crate::deferred_wakes`]). Leaves `fx` otherwise
+    /// empty, its lists keeping their capacity.
+    pub(crate) fn carry_out(this: &Arc<Self>, fx: &mut Effects<K, V, E>) {
+        fx.now = None;
+        fx.post.deliver(&mut fx.wake);
+        if !fx.start.is_empty() {
+            (this.spawn_worker)(this, std::mem::take(&mut *fx.start));
         }
-        for job in start {
-            (this.spawn_worker)(this, job);
-        }
-        for (id, seq, delay) in backoff {
+        for (id, seq, delay) in fx.backoff.drain(..) {
             let inner = Arc::clone(this);
             let sleep = this.runtime.sleep(delay);
             this.runtime.spawn(Box::pin(async move {
@@ -101,9 +94,8 @@ where
                 Inner::apply(&inner, fx);
             }));
         }
-        if idle {
+        if std::mem::take(&mut fx.idle) {
             this.idle.notify(usize::MAX);
         }
-        wake
     }
 }

@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 
 use futures_lite::Stream;
 
-use crate::core::Effects;
+use crate::effects::Effects;
 use crate::error::Error;
 use crate::inbox::Inbox;
 use crate::inner::Inner;

@@ -756,6 +756,7 @@ struct FakeState {
     hold_all: bool,
     random: Option<(fastrand::Rng, Odds)>,
     yields: usize,
+    busy: Duration,
     keep_log: bool,
     calls: HashMap<Key, u32>,
     ended: HashMap<Key, u32>,
@@ -869,6 +870,12 @@ impl Fake {
         self.state().yields = times;
     }
 
+    /// Makes every attempt compute for `busy` (a spin, no await) before anything else, as a fetcher
+    /// that hashes or unpacks synchronously would.
+    pub fn busy(&self, busy: Duration) {
+        self.state().busy = busy;
+    }
+
     /// Stops recording the per-call log (counters stay), for long stress runs.
     pub fn without_log(&self) {
         self.state().keep_log = false;
@@ -949,7 +956,7 @@ impl Fake {
         key: Key,
         attempt: u32,
         priority: Option<Priority>,
-    ) -> (Step, Option<Arc<Gate>>, usize, Option<usize>) {
+    ) -> (Step, Option<Arc<Gate>>, (usize, Duration), Option<usize>) {
         let mut guard = self.state();
         let s = &mut *guard;
         s.total_calls += 1;
@@ -997,10 +1004,10 @@ impl Fake {
             });
             s.log.len() - 1
         });
-        let yields = s.yields;
+        let pace = (s.yields, s.busy);
         drop(guard);
         self.changed();
-        (step, gate, yields, index)
+        (step, gate, pace, index)
     }
 
     /// Records the end of an attempt.
@@ -1027,7 +1034,7 @@ impl Fake {
         if let Some(cx) = &cx {
             cx.progress(u64::from(attempt) * 10, Some(100));
         }
-        let (step, gate, yields, index) =
+        let (step, gate, (yields, busy), index) =
             self.begin(key, attempt, cx.as_ref().map(JobContext::priority));
         if step == Step::PanicBeforeFuture {
             self.end(key, index, None);
@@ -1035,6 +1042,10 @@ impl Fake {
         }
         let this = self.clone();
         async move {
+            let began = std::time::Instant::now();
+            while began.elapsed() < busy {
+                std::hint::spin_loop();
+            }
             if let Some(gate) = gate {
                 gate.wait().await;
             }

@@ -909,6 +909,53 @@ async fn get_all_order(ctx: Ctx) {
     close_and_settle(&ctx, &s, &mut rec).await;
 }
 
+/// Jobs that get their slots together (one `get_all`) all run at once when they wait, whichever
+/// task the scheduler first gives them to; jobs that finish at once, or after computing for a
+/// while without waiting, are each answered once with their own value.
+async fn jobs_started_together(ctx: Ctx) {
+    let fake = Fake::new();
+    fake.hold_all();
+    let s = build(&ctx, &fake, 16, 0);
+    let mut rec = Recorder::new(&s);
+    let all = s.get_all(0..16);
+    ctx.eventually("all 16 attempts waiting at once", || fake.running() == 16)
+        .await;
+    assert_eq!(s.stats().running(), 16);
+    fake.release_all();
+    let answers: Vec<_> = ctx.within("16 answers", all.collect::<Vec<_>>()).await;
+    let mut keys: Vec<Key> = answers.iter().map(|(k, _)| *k).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, (0..16).collect::<Vec<_>>());
+    for (k, v) in answers {
+        assert_eq!(v.unwrap(), value_of(k, 1));
+    }
+
+    // Instant jobs, many more than the slots: each fetched once, answered with its own value.
+    let instant: Vec<_> = ctx
+        .within(
+            "1000 instant jobs",
+            s.get_all(100..1100).collect::<Vec<_>>(),
+        )
+        .await;
+    assert_eq!(instant.len(), 1000);
+    for (k, v) in instant {
+        assert_eq!(v.unwrap(), value_of(k, 1));
+    }
+
+    // Jobs that compute (1 ms each, no await) before they finish.
+    fake.busy(Duration::from_millis(1));
+    let busy: Vec<_> = ctx
+        .within("48 busy jobs", s.get_all(2000..2048).collect::<Vec<_>>())
+        .await;
+    assert_eq!(busy.len(), 48);
+    for (k, v) in busy {
+        assert_eq!(v.unwrap(), value_of(k, 1));
+    }
+    assert!(fake.keys_called_more_than_once().is_empty());
+    assert!(fake.overlaps().is_empty(), "{:?}", fake.overlaps());
+    close_and_settle(&ctx, &s, &mut rec).await;
+}
+
 /// Each happening produces exactly one event, to every subscriber, in transition order; a late
 /// subscriber sees nothing of the past.
 async fn events_once_per_happening(ctx: Ctx) {
@@ -1131,6 +1178,7 @@ for_each_executor!(
     close_and_drain,
     peek_from_plain_thread,
     get_all_order,
+    jobs_started_together,
     events_once_per_happening,
     stats_add_up,
 );
