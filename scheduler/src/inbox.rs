@@ -2,9 +2,9 @@
 //! behind a small lock of its own.
 //!
 //! The scheduler lock only decides *which* batches a finished job answers; the answers themselves
-//! (with a copy of the key each) are posted after that lock is released ([`crate::outbox`]), and the stream empties its
-//! inbox without ever taking the scheduler lock. A consumer of many fast jobs and the workers ending
-//! them therefore never queue on the same lock.
+//! (with a copy of the key each) are posted after that lock is released ([`crate::outbox`]), and
+//! the stream empties its inbox without ever taking the scheduler lock. A consumer of many fast
+//! jobs and the workers ending them therefore never queue on the same lock.
 
 use std::collections::VecDeque;
 use std::task::Waker;
