@@ -18,7 +18,7 @@
 
 mod conn;
 mod fault;
-mod shaping;
+pub(crate) mod shaping;
 mod stats;
 
 use std::collections::HashMap;

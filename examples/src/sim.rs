@@ -34,11 +34,14 @@
 //!   cold batch, `reserved_for_demand` slots, `close()` at the end.
 //!
 //! `floor_ms` is the needed bytes at the link's bandwidth plus one RTT; `resolve_ms` (not in the
-//! JSON) is when resolution ended, a bound no strategy can beat since the install starts there.
+//! JSON) is when resolution ended, a bound no strategy can beat since the install starts there;
+//! `bound_ms` (not in the JSON either) adds what the discovery times impose: no package can be
+//! downloaded before it is discovered, nor extracted before the install starts.
 //! The extraction work is modelled by the worker threads sleeping, so that the simulated CPUs do
 //! not steal the cores of the network side on a small machine.
 
 mod barrier;
+mod bound;
 mod env;
 mod fifo;
 mod install;
@@ -166,6 +169,11 @@ pub struct StrategyReport {
     /// Cold packages at install start (not serialized).
     #[serde(skip)]
     pub cold: usize,
+    /// A lower bound on any strategy's wall time in this run: the largest of `floor_ms`,
+    /// `resolve_ms`, and the bound from when each needed package was discovered (its fastest
+    /// possible download, then its extraction; see `sim/bound.rs`). Not serialized.
+    #[serde(skip)]
+    pub bound_ms: f64,
 }
 
 /// The result of a simulation run.
@@ -230,6 +238,9 @@ pub fn run_strategy(
         idle: Event::new(),
         resolved: std::sync::OnceLock::new(),
         cold: AtomicUsize::new(0),
+        discovered: (0..universe.packages.len())
+            .map(|_| std::sync::atomic::AtomicU64::new(0))
+            .collect(),
         start: Instant::now(),
     });
     let run = {
@@ -256,10 +267,13 @@ pub fn run_strategy(
         Timer::after(Duration::from_secs(10)).await;
     })));
     let timeline = result?;
-    let resolve_ms = env
+    let resolve_end = env
         .resolved
         .get()
-        .map_or(0.0, |t| ms(t.duration_since(env.start)));
+        .map_or(Duration::ZERO, |t| t.duration_since(env.start));
+    let resolve_ms = ms(resolve_end);
+    let discovery_ms = bound::discovery_bound(&env, resolve_end).map_or(0.0, ms);
+    let floor = floor_ms(universe.needed_bytes(), config);
     let report = StrategyReport {
         name: strategy.name().to_string(),
         wall_ms: ms(timeline.end.duration_since(env.start)),
@@ -269,6 +283,7 @@ pub fn run_strategy(
         demand_wait_ms: ms(timeline.demand_wait),
         resolve_ms,
         cold: env.cold.load(Ordering::Relaxed),
+        bound_ms: floor.max(resolve_ms).max(discovery_ms),
     };
     drop(env);
     smol::block_on(ex.run(Timer::after(Duration::from_millis(5))));

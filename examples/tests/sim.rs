@@ -158,6 +158,16 @@ fn small_demo_naive_duplicates_scheduler_does_not() {
     }
     for s in &report.strategies {
         assert!(s.wall_ms > 0.0 && s.wall_ms < 30_000.0, "{s:?}");
+        // The bound is a lower bound of every run: no strategy ends before it.
+        assert!(
+            s.bound_ms >= report.floor_ms.max(s.resolve_ms),
+            "the bound includes the floor and resolution: {s:?}"
+        );
+        assert!(
+            s.wall_ms >= s.bound_ms,
+            "{} ended before its lower bound: {s:?}",
+            s.name
+        );
         assert!(
             s.bytes >= report.bytes,
             "{}: every needed byte was sent",

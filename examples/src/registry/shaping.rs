@@ -65,7 +65,7 @@ pub(crate) struct Link {
 }
 
 /// Link time an idle link may catch up on (absorbs timer lateness for a lone sender).
-const BURST: Duration = Duration::from_millis(2);
+pub(crate) const BURST: Duration = Duration::from_millis(2);
 
 impl Link {
     /// Wait until `len` bytes may have crossed a link of `bandwidth` bytes per second.

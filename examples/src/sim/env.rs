@@ -2,7 +2,7 @@
 //! and the tasks spawned for the run (so teardown can wait for them).
 
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -29,6 +29,8 @@ pub(crate) struct Env {
     pub(crate) resolved: OnceLock<Instant>,
     /// Cold packages at install start.
     pub(crate) cold: AtomicUsize,
+    /// When each package was discovered, in nanoseconds after `start` plus one (0: not yet).
+    pub(crate) discovered: Vec<AtomicU64>,
     /// When the run (resolution) started.
     pub(crate) start: Instant,
 }
@@ -51,6 +53,20 @@ impl Env {
         }
         self.store.record(package);
         Ok(received)
+    }
+
+    /// Notes that the resolver has just discovered `package`.
+    pub(crate) fn note_discovered(&self, package: usize) {
+        let nanos = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX - 1);
+        self.discovered[package].store(nanos + 1, Ordering::Relaxed);
+    }
+
+    /// When `package` was discovered, after the start; `None` if it was not.
+    pub(crate) fn discovered_at(&self, package: usize) -> Option<Duration> {
+        match self.discovered[package].load(Ordering::Relaxed) {
+            0 => None,
+            n => Some(Duration::from_nanos(n - 1)),
+        }
     }
 
     /// Extraction time of `package` on one worker.

@@ -39,6 +39,7 @@ pub(crate) async fn resolve(env: &Arc<Env>, discover: Discover) {
             lane_env.spawn_task(async move {
                 while let Ok(package) = rx.recv().await {
                     Timer::after(env.config.rtt).await;
+                    env.note_discovered(package);
                     discover(package);
                     let p = &env.universe.packages[package];
                     {
