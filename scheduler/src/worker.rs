@@ -24,7 +24,6 @@
 //! new workers after the lock is released; hold wake-ups back while further jobs run without
 //! waiting ([`crate::deferred_wakes`]).
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::hash::Hash;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -33,6 +32,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures_lite::FutureExt;
+use smallvec::SmallVec;
 
 use crate::core::{AttemptEnd, Start};
 use crate::deferred_wakes::DeferredWakes;
@@ -76,12 +76,14 @@ where
     let mut starts = starts.into_iter();
     for w in 0..workers {
         let share = n / workers + usize::from(w < n % workers);
-        let jobs: VecDeque<Start<K>> = starts.by_ref().take(share).collect();
+        let mut jobs: Starts<K> = starts.by_ref().take(share).collect();
+        jobs.reverse();
         spawn_one::<K, V, E, F>(inner, jobs);
     }
 }
 
-fn spawn_one<K, V, E, F>(inner: &Arc<Inner<K, V, E>>, jobs: VecDeque<Start<K>>)
+/// Spawns a worker holding `jobs` (in reverse order: the next to run last).
+fn spawn_one<K, V, E, F>(inner: &Arc<Inner<K, V, E>>, jobs: Starts<K>)
 where
     K: Clone + Eq + Hash + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
@@ -95,10 +97,11 @@ where
 
 /// What one worker task holds between attempts.
 struct Held<K, V, E> {
-    /// Started jobs (slots held) not run yet, in the order they were started.
-    jobs: VecDeque<Start<K>>,
+    /// Started jobs (slots held) not run yet, the next to run last: popped from the end, with
+    /// no allocation for the usual single job.
+    jobs: Starts<K>,
     /// Attempts that ended, whose jobs are still in flight for the core.
-    ended: Vec<Ended<V, E>>,
+    ended: SmallVec<[Ended<V, E>; 1]>,
     /// Wake-ups of answered waiters not delivered yet.
     wakes: DeferredWakes,
     /// Reused from batch to batch, so its lists keep their capacity.
@@ -122,7 +125,8 @@ where
                 core.finish(id, seq, end, &mut self.fx);
             }
         }
-        self.jobs.extend(self.fx.start.drain(..));
+        // Behind the jobs still held, in the order they were started.
+        self.jobs.insert_many(0, self.fx.start.drain(..).rev());
         Inner::carry_out(inner, &mut self.fx);
         if !self.fx.wake.is_empty() {
             self.wakes.extend(self.fx.wake.drain(..));
@@ -133,14 +137,14 @@ where
     /// its own, and deliver the held-back wake-ups.
     fn hand_off<F: Fetch<K, V, E>>(&mut self, inner: &Arc<Inner<K, V, E>>) {
         self.end_batch(inner);
-        for job in self.jobs.drain(..) {
-            spawn_one::<K, V, E, F>(inner, VecDeque::from([job]));
+        for job in self.jobs.drain(..).rev() {
+            spawn_one::<K, V, E, F>(inner, Starts::from_iter([job]));
         }
         self.wakes.flush();
     }
 }
 
-async fn run<K, V, E, F>(inner: Arc<Inner<K, V, E>>, jobs: VecDeque<Start<K>>)
+async fn run<K, V, E, F>(inner: Arc<Inner<K, V, E>>, jobs: Starts<K>)
 where
     K: Clone + Eq + Hash + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
@@ -150,13 +154,13 @@ where
     let mut ran = 0u32;
     let mut held = Held {
         jobs,
-        ended: Vec::new(),
+        ended: SmallVec::new(),
         wakes: DeferredWakes::default(),
         fx: Effects::new(),
     };
     // When the worker began running the jobs it holds back to back, while it holds more than one.
     let mut since: Option<Instant> = None;
-    while let Some(start) = held.jobs.pop_front() {
+    while let Some(start) = held.jobs.pop() {
         if since.is_none() && !held.jobs.is_empty() {
             since = Some(Instant::now());
         }
