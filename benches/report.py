@@ -7,6 +7,8 @@ Reads what `cargo bench -p fetch-scheduler-benches` wrote into the target direct
   promotion-latency.json                            (p50/p99 of every promotion round trip)
   memory.json                                       (bytes per done key)
   install-sim.json                                  (the install simulation, demo JSON format)
+  install-sim-resolve64.json                        (the same at resolution concurrency 64)
+  install-sim-bounds.json                           (each run's lower bound per strategy)
 and prints one markdown table per group, with ratios against the floor and the peers, and
 whether each DESIGN.md section 7 target is met. Missing inputs are skipped with a note.
 
@@ -62,6 +64,8 @@ def fmt_ratio(x):
 
 
 def verdict(ok):
+    if isinstance(ok, str):
+        return ok
     return "met" if ok else "**missed**"
 
 
@@ -182,28 +186,40 @@ def memory(data):
     return "### memory (bytes per done key)\n\n" + "\n\n".join(parts), checks
 
 
-def install_sim(data):
+def install_sim(data, bounds, title, label):
+    """One run of the install simulation; `bounds` is its entry of install-sim-bounds.json."""
     if not data:
-        return "_install_sim: no target/install-sim.json_", []
+        return f"_install_sim: no data for {title}_", []
+    per = (bounds or {}).get("strategies", {})
     rows = []
     for s in data["strategies"]:
+        b = per.get(s["name"], {}).get("bound_ms")
         rows.append([f"`{s['name']}`", f"{s['wall_ms']:.0f}", f"{s['wall_ms'] / data['floor_ms']:.2f}×",
+                     f"{b:.0f}" if b else "—", f"{s['wall_ms'] / b:.3f}×" if b else "—",
                      s["requests"], s["duplicate_requests"], f"{s['bytes'] / 1e6:.1f}",
                      f"{s['demand_wait_ms']:.0f}"])
     checks = []
     ours = next((s for s in data["strategies"] if s["name"] == "scheduler"), None)
     if ours:
-        checks.append(("install_sim: scheduler has 0 duplicate requests", str(ours["duplicate_requests"]),
-                       ours["duplicate_requests"] == 0))
-        best = min(s["wall_ms"] for s in data["strategies"])
-        checks.append(("install_sim: scheduler has the lowest wall", f"{ours['wall_ms']:.0f} ms",
-                       ours["wall_ms"] <= best))
+        checks.append((f"install_sim{label}: scheduler has 0 duplicate requests",
+                       str(ours["duplicate_requests"]), ours["duplicate_requests"] == 0))
+        others = [s for s in data["strategies"] if s["name"] != "scheduler"]
+        best = min((s["wall_ms"] for s in others), default=ours["wall_ms"])
+        # Within 0.5 % of each other two walls are a tie: runs of the same code move that much.
+        if ours["wall_ms"] < best * 0.995:
+            lowest = True
+        elif ours["wall_ms"] <= best * 1.005:
+            lowest = "**tie** (within 0.5 %)"
+        else:
+            lowest = False
+        checks.append((f"install_sim{label}: scheduler has the lowest wall",
+                       f"{ours['wall_ms']:.0f} ms vs {best:.0f} ms", lowest))
         r = ours["wall_ms"] / data["floor_ms"]
-        checks.append(("install_sim: scheduler within 10 % of the floor", f"{r:.2f}×", r <= 1.10))
-    head = (f"### install simulation ({data['packages']} packages, {data['bytes'] / 1e6:.1f} MB needed, "
-            f"floor {data['floor_ms']:.0f} ms)\n\n")
-    return head + table(["strategy", "wall ms", "÷ floor", "requests", "duplicates", "MB sent",
-                         "demand wait ms"], rows), checks
+        checks.append((f"install_sim{label}: scheduler within 10 % of the floor", f"{r:.2f}×", r <= 1.10))
+    head = (f"### install simulation, {title} ({data['packages']} packages, "
+            f"{data['bytes'] / 1e6:.1f} MB needed, floor {data['floor_ms']:.0f} ms)\n\n")
+    return head + table(["strategy", "wall ms", "÷ floor", "bound ms", "÷ bound", "requests", "duplicates",
+                         "MB sent", "demand wait ms"], rows), checks
 
 
 def main():
@@ -213,6 +229,7 @@ def main():
     if not os.path.isdir(args.target):
         sys.exit(f"no target directory at {args.target}")
     latency = load_json(args.target, "promotion-latency.json")
+    bounds = load_json(args.target, "install-sim-bounds.json") or {}
     sections = [
         hit_or_join(args.target, "hit", ["dashmap_notify", "papaya_notify", "moka_get_with"], floor="std_hashmap"),
         interleaved(args.target, "hit", floor="std_hashmap"),
@@ -223,7 +240,10 @@ def main():
         throughput(args.target, "throughput_tokio"),
         throughput(args.target, "throughput_smol"),
         memory(load_json(args.target, "memory.json")),
-        install_sim(load_json(args.target, "install-sim.json")),
+        install_sim(load_json(args.target, "install-sim.json"), bounds.get("spec_defaults"),
+                    "spec defaults", ""),
+        install_sim(load_json(args.target, "install-sim-resolve64.json"), bounds.get("resolve64"),
+                    "resolution concurrency 64", " (resolve 64)"),
     ]
     checks = [c for _, cs in sections for c in cs]
     print("\n\n".join(text for text, _ in sections))
