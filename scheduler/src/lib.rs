@@ -87,8 +87,8 @@
 //!   real code, a property test against a reference model).
 //! - Done values live apart, in 32 shards of `RwLock<HashTable>` read with the hash computed once,
 //!   so the warm path never meets the scheduler lock. A lock-free map was the alternative; measured
-//!   in the same run, this read costs 1.1× a plain `HashMap::get` and is faster than `papaya`'s
-//!   epoch-guarded read (see `BENCHMARKS.md`).
+//!   in the same run, this read costs 1.1–1.3× a plain `HashMap::get` and is faster than
+//!   `papaya`'s epoch-guarded read (see `BENCHMARKS.md`).
 //! - A worker task whose attempt ends hands its slot to the next queued job and runs it itself, so
 //!   a busy scheduler spawns about `concurrency` tasks rather than one per job; workers are
 //!   monomorphized for the fetcher type, so an attempt's future is not boxed.
