@@ -30,8 +30,17 @@ use crate::event::{EventHub, EventKind};
 /// ```
 ///
 /// The future runs on a task spawned through the [`Runtime`](crate::Runtime); it is never dropped
-/// early by the scheduler, so it need not be cancel-safe. A panic in `fetch` or in the future fails
-/// that attempt with [`Error::Panicked`](crate::Error::Panicked) and frees the slot.
+/// early by the scheduler, so it need not be cancel-safe. A panic in `fetch`, in the future or in
+/// its `Drop` fails that attempt with [`Error::Panicked`](crate::Error::Panicked) and frees the
+/// slot.
+///
+/// **Can it wait forever?** A fetch may `await` other keys of the same scheduler (`get`,
+/// `get_all`). It must not *block its thread* on them (`get_blocking`, or `block_on` of a `get`):
+/// a worker runs the jobs that started together one after the other and ends those that finished
+/// at once in a batch, so a key finished just before on the same worker, or started with the
+/// blocking one and not run yet, is answered only when that worker goes on — which a blocked
+/// fetch prevents, and it waits forever. (Blocking an executor thread from async code is wrong
+/// anyway; awaiting lets the worker hand its other jobs on.)
 pub trait Fetch<K, V, E>: Send + Sync + 'static {
     /// Starts one attempt to fetch `key`.
     fn fetch(

@@ -193,7 +193,9 @@ where
     ///
     /// A kept result returns at once without touching any runtime. Otherwise it parks the thread
     /// while the job runs on the runtime's tasks: **it waits forever if called on the only thread
-    /// that drives those tasks** (a current-thread runtime's own thread). Use it from a thread pool.
+    /// that drives those tasks** (a current-thread runtime's own thread), and forever if called
+    /// from inside a fetch of this scheduler (see [`Fetch`](crate::Fetch)). Use it from a thread
+    /// pool.
     pub fn get_blocking(&self, key: K) -> Result<V, Error<E>> {
         futures_lite::future::block_on(self.get(key))
     }

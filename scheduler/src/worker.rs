@@ -13,7 +13,11 @@
 //!
 //! A worker also hands its held jobs on when running attempts back to back has taken longer than
 //! [`HAND_OFF_AFTER`] (a fetcher doing synchronous work before it returns), so that other executor
-//! threads can run them meanwhile.
+//! threads can run them meanwhile. A fetch that *blocks its thread* on another key of the same
+//! scheduler can therefore wait forever (see [`Fetch`]); one that awaits it cannot: its first
+//! `Pending` hands everything else on. If the worker unwinds (a panic in a key's `Hash`/`Eq` or a
+//! value's `Clone`, outside any attempt) or the runtime drops it, `Held`'s `Drop` ends what it
+//! finished and gives the rest new workers, so no slot is left held by a task that is gone.
 //!
 //! The jobs a locked section starts are spread over at most [`Inner::parallelism`] new workers,
 //! so a burst of instant jobs keeps every executor thread busy. A worker yields to the executor
@@ -51,7 +55,9 @@ const JOBS_BETWEEN_YIELDS: u32 = 128;
 
 /// How long a worker may run the jobs it holds back to back (each finishing without waiting, but
 /// doing synchronous work) before it gives the jobs it still holds workers of their own, so that
-/// other executor threads can take them. A batch of 64 instant jobs takes about 20 µs.
+/// other executor threads can take them. A batch of 64 instant jobs takes about 20 µs. The clock
+/// is read every [`CHECK_CLOCK_EVERY`] jobs, so held jobs can wait behind up to that many
+/// computing fetches before they are handed on.
 const HAND_OFF_AFTER: Duration = Duration::from_micros(500);
 
 /// Jobs between two looks at the clock for [`HAND_OFF_AFTER`]. Looking after every job, with a
@@ -96,7 +102,12 @@ where
 }
 
 /// What one worker task holds between attempts.
-struct Held<K, V, E> {
+struct Held<K, V, E>
+where
+    K: Clone + Eq + Hash + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    E: Send + Sync + 'static,
+{
     /// Started jobs (slots held) not run yet, the next to run last: popped from the end, with
     /// no allocation for the usual single job.
     jobs: Starts<K>,
@@ -106,6 +117,41 @@ struct Held<K, V, E> {
     wakes: DeferredWakes,
     /// Reused from batch to batch, so its lists keep their capacity.
     fx: Effects<K, V, E>,
+    /// The scheduler, for [`Drop`].
+    inner: Arc<Inner<K, V, E>>,
+}
+
+impl<K, V, E> Drop for Held<K, V, E>
+where
+    K: Clone + Eq + Hash + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    E: Send + Sync + 'static,
+{
+    fn drop(&mut self) {
+        if self.jobs.is_empty() && self.ended.is_empty() {
+            return; // the normal end of a worker
+        }
+        // Unwinding (a key's `Hash`/`Eq` or a value's `Clone` panicked outside an attempt), or the
+        // runtime dropped the task: end the attempts that finished and give every job still held
+        // a worker of its own, so that no slot, waiter or key is left waiting for this task.
+        let inner = Arc::clone(&self.inner);
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            if !self.ended.is_empty() {
+                let mut fx = Effects::new();
+                {
+                    let mut core = inner.lock();
+                    for (id, seq, end) in self.ended.drain(..) {
+                        core.finish(id, seq, end, &mut fx);
+                    }
+                }
+                Inner::apply(&inner, fx);
+            }
+            if !self.jobs.is_empty() {
+                let jobs: Starts<K> = self.jobs.drain(..).rev().collect();
+                (inner.spawn_worker)(&inner, jobs);
+            }
+        }));
+    }
 }
 
 impl<K, V, E> Held<K, V, E>
@@ -157,6 +203,7 @@ where
         ended: SmallVec::new(),
         wakes: DeferredWakes::default(),
         fx: Effects::new(),
+        inner: Arc::clone(&inner),
     };
     // When the worker began running the jobs it holds back to back, while it holds more than one.
     let mut since: Option<Instant> = None;
@@ -173,16 +220,17 @@ where
             fetcher: std::marker::PhantomData,
         }
         .await;
+        // Held first, so that a panic below (user `Clone`, `Hash`, `Eq`) still ends the job.
+        held.ended.push((id, seq, end));
         // Keep the outcome before the job leaves the in-flight table, and outside the scheduler
         // lock: until the batch ends the key is both kept and in flight, which only lets a `get`
         // join the job that is ending (see `Core::finish`).
-        if let Some(kept) = end.kept() {
+        if let Some(kept) = held.ended.last().and_then(|(_, _, end)| end.kept()) {
             inner
                 .store
                 .insert(hash, shared.key.clone(), kept, |k| inner.hash(k));
         }
         drop(shared); // so that the key can move into a `get_all` answer
-        held.ended.push((id, seq, end));
         ran += 1;
         let pause = ran % JOBS_BETWEEN_YIELDS == 0;
         if held.jobs.is_empty() || pause {
@@ -202,7 +250,12 @@ where
 
 /// Polls an attempt; each time it is not ready, [`Held::hand_off`] runs first-time work (ending
 /// finished jobs, spreading held ones) — a no-op on later polls, when nothing is held any more.
-struct HandOffOnPending<'a, A, K, V, E, F> {
+struct HandOffOnPending<'a, A, K, V, E, F>
+where
+    K: Clone + Eq + Hash + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    E: Send + Sync + 'static,
+{
     attempt: Pin<&'a mut A>,
     inner: &'a Arc<Inner<K, V, E>>,
     held: &'a mut Held<K, V, E>,
@@ -249,7 +302,13 @@ where
         Err(payload) => return AttemptEnd::Panicked(panic_message(&*payload)),
     };
     drop((cx, start));
-    match AssertUnwindSafe(future).catch_unwind().await {
+    // Awaited inside an `async` block so that the future is also *dropped* inside `catch_unwind`
+    // (a panicking `Drop` of a hand-written future fails the attempt like any other panic); the
+    // block is what the test `a_fetch_future_that_panics_when_dropped_fails_its_attempt_only`
+    // needs, not a redundant wrapper.
+    #[allow(clippy::redundant_async_block)]
+    let owned = async move { future.await };
+    match AssertUnwindSafe(owned).catch_unwind().await {
         Ok(Ok(value)) => AttemptEnd::Succeeded(value),
         Ok(Err(error)) => match catch_unwind(AssertUnwindSafe(|| inner.classify(&error))) {
             Ok(ErrorClass::Transient) => AttemptEnd::Transient(std::sync::Arc::new(error)),

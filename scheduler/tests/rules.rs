@@ -458,6 +458,103 @@ fn a_panicking_fetcher_fails_its_waiters_and_frees_its_slot() {
     });
 }
 
+/// A hand-written fetch future, ready at once, whose `Drop` panics when `panics` is set.
+struct ReadyThenDrop {
+    value: u32,
+    panics: bool,
+}
+
+impl Future for ReadyThenDrop {
+    type Output = Result<u32, String>;
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::task::Poll::Ready(Ok(self.value))
+    }
+}
+
+impl Drop for ReadyThenDrop {
+    fn drop(&mut self) {
+        if self.panics {
+            panic!("the future's drop panicked");
+        }
+    }
+}
+
+#[test]
+fn a_fetch_future_that_panics_when_dropped_fails_its_attempt_only() {
+    let s: Scheduler<u32, u32, String> = Scheduler::builder()
+        .concurrency(8)
+        .reserved_for_demand(0)
+        .build(Smol, move |key: &u32, _cx: &JobContext| ReadyThenDrop {
+            value: *key,
+            panics: *key == 5,
+        })
+        .unwrap();
+    timed(async {
+        // Started together, so one worker holds several of them next to the panicking one.
+        let mut answers: Vec<_> = s.get_all(0..8).collect().await;
+        answers.sort_by_key(|(k, _)| *k);
+        for (k, answer) in answers {
+            if k == 5 {
+                assert_eq!(
+                    answer,
+                    Err(Error::Panicked(Arc::from("the future's drop panicked")))
+                );
+            } else {
+                assert_eq!(answer, Ok(k));
+            }
+        }
+        let st = s.stats();
+        assert_eq!((st.panicked, st.succeeded, st.running()), (1, 7, 0));
+        assert_eq!(s.get(9).await, Ok(9), "the scheduler still works");
+    });
+}
+
+/// Fetchers may await other keys of the same scheduler: a key that finished moments ago on the same
+/// worker (its job not ended yet), one that the same worker holds but has not started, and a
+/// `get_all` of several. Nothing waits forever.
+#[test]
+fn a_fetcher_may_await_other_keys_of_its_scheduler() {
+    let cell: Arc<std::sync::OnceLock<Scheduler<u32, u32, String>>> = Arc::default();
+    let inner = Arc::clone(&cell);
+    let s: Scheduler<u32, u32, String> = Scheduler::builder()
+        .concurrency(32)
+        .reserved_for_demand(0)
+        .build(Smol, move |key: &u32, _cx: &JobContext| {
+            let (key, cell) = (*key, Arc::clone(&inner));
+            async move {
+                let s = cell.get().expect("set before any get").clone();
+                let got = |k: u32| {
+                    let s = s.clone();
+                    async move { s.get(k).await.map_err(|e| e.to_string()) }
+                };
+                match key {
+                    16 => Ok(got(30).await? + 1),           // held, not started yet
+                    17..=29 => Ok(got(key - 1).await? + 1), // finished just before
+                    31 => {
+                        let all: Vec<_> = s.get_all([17, 18, 19]).collect().await;
+                        Ok(all.into_iter().map(|(_, v)| v.unwrap()).sum())
+                    }
+                    _ => Ok(key),
+                }
+            }
+        })
+        .unwrap();
+    assert!(cell.set(s.clone()).is_ok());
+    timed(async {
+        let mut answers: Vec<_> = s.get_all(0..32).collect().await;
+        answers.sort_by_key(|(k, _)| *k);
+        let values: Vec<u32> = answers.into_iter().map(|(_, v)| v.unwrap()).collect();
+        assert_eq!(values[16], 31);
+        assert_eq!(values[29], 31 + 13);
+        assert_eq!(values[31], 32 + 33 + 34);
+        assert_eq!(s.stats().attempts, 32, "each key fetched once");
+    });
+    drop(cell);
+}
+
 #[test]
 fn close_refuses_new_work_drops_prefetches_and_drain_waits_for_running_jobs() {
     let gates = Gates::default();
