@@ -101,6 +101,22 @@ where
         .spawn(Box::pin(run::<K, V, E, F>(Arc::clone(inner), jobs)));
 }
 
+/// Ends every attempt of `ended` in one hold of the scheduler lock.
+fn finish_all<K, V, E>(
+    inner: &Arc<Inner<K, V, E>>,
+    ended: &mut SmallVec<[Ended<V, E>; 1]>,
+    fx: &mut Effects<K, V, E>,
+) where
+    K: Clone + Eq + Hash + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    E: Send + Sync + 'static,
+{
+    let mut core = inner.lock();
+    for (id, seq, end) in ended.drain(..) {
+        core.finish(id, seq, end, fx);
+    }
+}
+
 /// What one worker task holds between attempts.
 struct Held<K, V, E>
 where
@@ -138,12 +154,7 @@ where
         let _ = catch_unwind(AssertUnwindSafe(|| {
             if !self.ended.is_empty() {
                 let mut fx = Effects::new();
-                {
-                    let mut core = inner.lock();
-                    for (id, seq, end) in self.ended.drain(..) {
-                        core.finish(id, seq, end, &mut fx);
-                    }
-                }
+                finish_all(&inner, &mut self.ended, &mut fx);
                 Inner::apply(&inner, fx);
             }
             if !self.jobs.is_empty() {
@@ -165,12 +176,7 @@ where
         if self.ended.is_empty() {
             return;
         }
-        {
-            let mut core = inner.lock();
-            for (id, seq, end) in self.ended.drain(..) {
-                core.finish(id, seq, end, &mut self.fx);
-            }
-        }
+        finish_all(inner, &mut self.ended, &mut self.fx);
         // Behind the jobs still held, in the order they were started.
         self.jobs.insert_many(0, self.fx.start.drain(..).rev());
         Inner::carry_out(inner, &mut self.fx);

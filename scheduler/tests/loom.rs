@@ -167,3 +167,35 @@ fn close_vs_get() {
         check_counters(&s);
     });
 }
+
+/// Jobs started together are held by one worker and ended in one batch, while another thread
+/// demands one of them: every key is fetched once and every caller gets its value, whether the
+/// demand joins the job before, during or after its batch ends.
+#[test]
+fn batch_end_vs_join() {
+    loom::model(|| {
+        let probe = Arc::new(Probe::default());
+        // Three jobs started at once, on at most two workers: one worker holds two of them.
+        let s = scheduler(3, 0, Arc::clone(&probe));
+        let s2 = s.clone();
+        let joiner = thread::spawn(move || loom::future::block_on(s2.get(2)));
+        let mut values: Vec<(u8, u32)> = loom::future::block_on(async {
+            let mut all = s.get_all([1, 2, 3]);
+            let mut out = Vec::new();
+            while let Some((k, v)) = futures_lite::StreamExt::next(&mut all).await {
+                out.push((k, v.unwrap()));
+            }
+            out
+        });
+        values.sort_unstable();
+        assert_eq!(values, vec![(1, 101), (2, 102), (3, 103)]);
+        assert_eq!(joiner.join().unwrap(), Ok(102));
+        settle(&s);
+        assert_eq!(
+            probe.started.load(Ordering::SeqCst),
+            3,
+            "each key fetched once"
+        );
+        check_counters(&s);
+    });
+}
