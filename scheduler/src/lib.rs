@@ -96,7 +96,8 @@
 //!   starts are spread over as many workers as the machine has threads). Attempts that finish
 //!   without waiting — cache hits — are ended together, one lock hold for the whole batch, which
 //!   also takes the jobs the freed slots start: for 10 000 instant jobs this took ours from 0.8×
-//!   to 1.2× the speed of a spawn per job behind a semaphore (`BENCHMARKS.md`). The first time an
+//!   to 1.05–1.3× the speed of a spawn per job behind a semaphore on a quiet machine, about 1.0×
+//!   when the host is busy (`BENCHMARKS.md`). The first time an
 //!   attempt waits, every other job the worker holds gets a task of its own, so downloads never
 //!   wait behind one another; so does a batch that has computed for over 500 µs.
 //! - A worker keeps a job's outcome in the store *before* taking the lock to end the job, so the
