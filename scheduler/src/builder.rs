@@ -113,7 +113,7 @@ where
             runtime: Box::new(runtime),
             fetcher: Box::new(fetcher),
             spawn_worker: worker::spawn::<K, V, E, F>,
-            parallelism: std::thread::available_parallelism().map_or(1, usize::from),
+            parallelism: parallelism(),
             classify: self.classify,
             idle: event_listener::Event::new(),
             events,
@@ -133,4 +133,11 @@ impl<K, V, E> fmt::Debug for Builder<K, V, E> {
             .field("classify", &self.classify.is_some())
             .finish()
     }
+}
+
+/// The machine's parallelism, asked once per process: `available_parallelism` reads the cgroup
+/// files on every call, which cost more than building the rest of a scheduler.
+fn parallelism() -> usize {
+    static PARALLELISM: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *PARALLELISM.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
 }
