@@ -12,8 +12,9 @@
 //! it, so moving a started job between workers changes nothing in the capacity rule.
 //!
 //! A worker also hands its held jobs on when running attempts back to back has taken longer than
-//! [`HAND_OFF_AFTER`] (a fetcher doing synchronous work before it returns), so that other executor
-//! threads can run them meanwhile. A fetch that *blocks its thread* on another key of the same
+//! [`HAND_OFF_AFTER`] (a fetcher doing synchronous work before it returns, or the thread being
+//! preempted), spread over at most [`Inner::parallelism`] new workers, so that other executor
+//! threads can run them meanwhile while the jobs still end in batches. A fetch that *blocks its thread* on another key of the same
 //! scheduler can therefore wait forever (see [`Fetch`]); one that awaits it cannot: its first
 //! `Pending` hands everything else on. If the worker unwinds (a panic in a key's `Hash`/`Eq` or a
 //! value's `Clone`, outside any attempt) or the runtime drops it, `Held`'s `Drop` ends what it
@@ -194,6 +195,20 @@ where
         }
         self.wakes.flush();
     }
+
+    /// Running the held jobs back to back took too long: end what is done and spread the jobs
+    /// still held over at most [`Inner::parallelism`] new workers, so other executor threads take
+    /// them. Spread, not one worker each: the cause is as often this thread being preempted as a
+    /// fetcher computing, and instant jobs given one worker each would stay one per worker —
+    /// each ending one job per lock hold — for the rest of the burst.
+    fn spread(&mut self, inner: &Arc<Inner<K, V, E>>) {
+        self.end_batch(inner);
+        let jobs: Starts<K> = self.jobs.drain(..).rev().collect();
+        if !jobs.is_empty() {
+            (inner.spawn_worker)(inner, jobs);
+        }
+        self.wakes.flush();
+    }
 }
 
 async fn run<K, V, E, F>(inner: Arc<Inner<K, V, E>>, jobs: Starts<K>)
@@ -245,7 +260,7 @@ where
         } else if ran % CHECK_CLOCK_EVERY == 0
             && since.is_some_and(|t| t.elapsed() > HAND_OFF_AFTER)
         {
-            held.hand_off::<F>(&inner);
+            held.spread(&inner);
         }
         if pause {
             held.wakes.flush();
