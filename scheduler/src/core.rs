@@ -321,11 +321,16 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
         }
     }
 
-    /// Makes room for `additional` more jobs.
+    /// Makes room for `additional` more jobs, and in the queue for those of them that will not
+    /// find a free slot.
     pub(crate) fn reserve(&mut self, additional: usize) {
         self.jobs.reserve(additional);
         let jobs = &self.jobs;
         self.keys.reserve(additional, |&id| jobs[id].hash);
+        let free = self
+            .concurrency
+            .saturating_sub(self.running[0] + self.running[1]);
+        self.queue.reserve(additional.saturating_sub(free));
     }
 
     /// A new `get_all` batch answering into `inbox`.
@@ -528,18 +533,34 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
     }
 
     /// Removes a finished job and answers its waiters with `outcome`: `get` slots here, batches
-    /// through `fx` (posted, with a copy of the key each, once the lock is released).
+    /// through `fx` (posted, with the job's record each, once the lock is released).
     fn complete(&mut self, id: usize, outcome: &Kept<V, E>, fx: &mut Effects<K, V, E>) {
         let job = self.remove_job(id, fx);
+        // The record moves into the last batch answer (a clone for each one before it): usually
+        // the only one, and the job is gone anyway.
+        let mut batches = job
+            .waiters
+            .iter()
+            .filter(|(waiter, _)| matches!(waiter.get(), Waiter::Batch(_)))
+            .count();
+        let mut record = Some(job.shared);
         for &(waiter, _) in &job.waiters {
             match waiter.get() {
                 Waiter::Slot(slot) => self.waiters.answer(slot, outcome.clone(), &mut fx.wake),
-                Waiter::Batch(batch) => fx.post.push(
-                    batch,
-                    || crate::sync::Arc::clone(self.waiters.inbox(batch)),
-                    Arc::clone(&job.shared),
-                    outcome.clone(),
-                ),
+                Waiter::Batch(batch) => {
+                    batches -= 1;
+                    let record = match batches {
+                        0 => record.take(),
+                        _ => record.clone(),
+                    }
+                    .expect("the record is moved out by the last batch answer only");
+                    fx.post.push(
+                        batch,
+                        || crate::sync::Arc::clone(self.waiters.inbox(batch)),
+                        record,
+                        outcome.clone(),
+                    );
+                }
             }
         }
     }

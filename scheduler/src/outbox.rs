@@ -6,7 +6,7 @@
 //! however many answers it posts.
 
 use crate::fetch::JobShared;
-use crate::inbox::Inbox;
+use crate::inbox::{AnswerKey, Inbox};
 use crate::store::Kept;
 use crate::sync::Arc;
 use crate::waiter::Wakers;
@@ -74,15 +74,8 @@ impl<K: Clone, V, E> Outbox<K, V, E> {
         }
         let mut answers = self.answers.drain(..).peekable();
         for (index, (_, inbox)) in self.inboxes.iter().enumerate() {
-            let run = std::iter::from_fn(|| answers.next_if(|&(i, _, _)| i == index)).map(
-                |(_, job, kept)| {
-                    // The job's last reference (the last answer of a job that has ended) gives
-                    // its key away; earlier answers get copies.
-                    let key = std::sync::Arc::try_unwrap(job)
-                        .map_or_else(|job| job.key.clone(), |job| job.key);
-                    (key, kept)
-                },
-            );
+            let run = std::iter::from_fn(|| answers.next_if(|&(i, _, _)| i == index))
+                .map(|(_, job, kept)| (AnswerKey::Job(job), kept));
             wake.extend(inbox.post_all(run));
         }
         self.inboxes.clear();

@@ -103,6 +103,11 @@ impl Queue {
     }
 
     /// How many jobs of `class` are queued.
+    /// Makes room for `additional` more queued jobs.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.nodes.reserve(additional);
+    }
+
     pub(crate) fn len(&self, class: Class) -> usize {
         self.lens[class.index()]
     }

@@ -10,7 +10,7 @@ use crate::drain::Drain;
 use crate::effects::Effects;
 use crate::error::Error;
 use crate::event::Events;
-use crate::inbox::Inbox;
+use crate::inbox::{AnswerKey, Inbox};
 use crate::inner::Inner;
 use crate::stats::{InFlight, Stats};
 use crate::sync::{Arc, Ordering};
@@ -162,9 +162,11 @@ where
                     }
                     Demanded::Kept(kept, key) => {
                         self.inner.hits.fetch_add(1, Ordering::Relaxed);
-                        ready.push_back((key, kept));
+                        ready.push_back((AnswerKey::Own(key), kept));
                     }
-                    Demanded::Refused(key) => ready.push_back((key, Err(Error::Closed))),
+                    Demanded::Refused(key) => {
+                        ready.push_back((AnswerKey::Own(key), Err(Error::Closed)));
+                    }
                 }
             }
             drop(core);

@@ -11,7 +11,7 @@ use futures_lite::Stream;
 
 use crate::effects::Effects;
 use crate::error::Error;
-use crate::inbox::Inbox;
+use crate::inbox::{Answer, Inbox};
 use crate::inner::Inner;
 use crate::sync::{Arc, Ordering};
 
@@ -151,7 +151,8 @@ where
     /// `(id, seq)` of the job each pending key waits on, to withdraw the demands if dropped early;
     /// emptied once every answer is in.
     jobs: Vec<(usize, u64)>,
-    ready: VecDeque<(K, Result<V, Error<E>>)>,
+    /// Answers taken from the inbox (or known at once), not yielded yet.
+    ready: VecDeque<Answer<K, V, E>>,
 }
 
 impl<K, V, E> GetAll<K, V, E>
@@ -165,7 +166,7 @@ where
         batch: usize,
         inbox: Arc<Inbox<K, V, E>>,
         jobs: Vec<(usize, u64)>,
-        ready: VecDeque<(K, Result<V, Error<E>>)>,
+        ready: VecDeque<Answer<K, V, E>>,
     ) -> Self {
         let pending = jobs.len();
         inner
@@ -216,7 +217,7 @@ where
             }
         }
         match this.ready.pop_front() {
-            Some(item) => Poll::Ready(Some(item)),
+            Some((key, kept)) => Poll::Ready(Some((key.into_key(), kept))),
             None if this.pending == 0 => Poll::Ready(None),
             None => Poll::Pending,
         }
