@@ -98,6 +98,11 @@ impl<K> Events<K> {
 ///
 /// Free when nobody listens: one relaxed load per event. Plain `std` primitives, also under loom:
 /// events are observations, not part of the state machine.
+///
+/// Aligned past the `Arc` counts: every job's record holds a clone, so the thread that creates and
+/// frees records keeps writing those counts, while every thread reads `listening` for each event;
+/// on one line, each of those reads would be a cache miss.
+#[repr(align(128))]
 pub(crate) struct EventHub<K> {
     listening: AtomicBool,
     senders: Mutex<Vec<async_channel::Sender<Event<K>>>>,
