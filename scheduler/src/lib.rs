@@ -96,17 +96,19 @@
 //!   starts are spread over as many workers as the machine has threads). Attempts that finish
 //!   without waiting — cache hits — are ended together, one lock hold for the whole batch, which
 //!   also takes the jobs the freed slots start: for 10 000 instant jobs this took ours from 0.8×
-//!   to 1.05–1.3× the speed of a spawn per job behind a semaphore on a quiet machine, about 1.0×
-//!   when the host is busy (`BENCHMARKS.md`). The first time an
-//!   attempt waits, every other job the worker holds gets a task of its own, so downloads never
-//!   wait behind one another; so does a batch that has computed for over 500 µs.
+//!   to 1.05–1.3× the speed of a spawn per job behind a semaphore on one quiet machine; on
+//!   another, with slow thread wake-ups, it is about 1.0× on tokio and 0.65× on smol
+//!   (`BENCHMARKS.md`). The first time an attempt waits, every other job the worker holds gets a
+//!   task of its own, so downloads never wait behind one another; a batch that has computed for
+//!   over 500 µs spreads the rest over as many workers as the machine has threads.
 //! - A worker keeps a job's outcome in the store *before* taking the lock to end the job, so the
 //!   store write stays out of the locked section; for that instant the key is both kept and in
 //!   flight, and a request arriving then simply joins the ending job.
 //! - [`Scheduler::get_all`] registers its keys as one batch, a few hundred per lock hold: no future,
-//!   waiter slot or key copy per key. The worker that ends jobs posts their answers (each job's
-//!   own key, moved) to the batch's inbox after releasing the lock, one inbox lock per batch of
-//!   answers, and the stream empties its inbox without ever taking the scheduler lock.
+//!   waiter slot or key copy per key. The worker that ends jobs posts their answers (each with
+//!   its job's record, from which the stream moves the key out, so the record is freed on the
+//!   thread that made it) to the batch's inbox after releasing the lock, one inbox lock per batch
+//!   of answers, and the stream empties its inbox without ever taking the scheduler lock.
 //! - A worker that goes straight on to its next job holds back the wake-ups of the jobs it just
 //!   ended until its next attempt first waits (at most 128 instant jobs), so a consumer of many
 //!   instant jobs is woken once per run instead of once per job.
