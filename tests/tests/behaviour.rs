@@ -890,6 +890,25 @@ async fn get_all_order(ctx: Ctx) {
     fake.hold(4);
     fake.script(5, [Step::Fail]);
     fake.hold(5);
+    // Two streams and a `get` on one job in flight: each stream is answered with the key (the
+    // first with a copy, the last with the job's own), the `get` with the value.
+    fake.hold(6);
+    let mut first = s.get_all([6]);
+    let mut second = s.get_all([6]);
+    let single = s.get(6);
+    fake.release(6);
+    for all in [&mut first, &mut second] {
+        let (key, value) = ctx.within("shared key", all.next()).await.unwrap();
+        assert_eq!((key, value.unwrap()), (6, value_of(6, 1)));
+        assert!(all.next().await.is_none());
+    }
+    assert_eq!(
+        ctx.within("get of the shared key", single).await.unwrap(),
+        value_of(6, 1)
+    );
+    assert!(fake.keys_called_more_than_once().is_empty());
+    drop((first, second));
+
     let mut all = s.get_all([4, 5, 2]);
     let (key, value) = ctx.within("kept key", all.next()).await.unwrap();
     assert_eq!((key, value.unwrap()), (2, value_of(2, 1)));
