@@ -134,6 +134,7 @@ mod queue;
 mod retry;
 mod runtime;
 mod scheduler;
+mod spin_then_lock;
 mod stats;
 mod store;
 mod sync;

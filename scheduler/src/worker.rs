@@ -45,6 +45,7 @@ use crate::effects::{Effects, Starts};
 use crate::error::{ErrorClass, panic_message};
 use crate::fetch::{Fetch, JobContext};
 use crate::inner::Inner;
+use crate::spin_then_lock::spin_then_lock;
 use crate::sync::Arc;
 
 /// Jobs a worker runs back to back before it yields (and wakes the waiters it held back): tokio's
@@ -102,7 +103,8 @@ where
         .spawn(Box::pin(run::<K, V, E, F>(Arc::clone(inner), jobs)));
 }
 
-/// Ends every attempt of `ended` in one hold of the scheduler lock.
+/// Ends every attempt of `ended` in one hold of the scheduler lock, spinning for it a little
+/// before blocking (see [`crate::spin_then_lock`]): the slots of the batch stay taken until then.
 fn finish_all<K, V, E>(
     inner: &Arc<Inner<K, V, E>>,
     ended: &mut SmallVec<[Ended<V, E>; 1]>,
@@ -112,7 +114,7 @@ fn finish_all<K, V, E>(
     V: Clone + Send + Sync + 'static,
     E: Send + Sync + 'static,
 {
-    let mut core = inner.lock();
+    let mut core = spin_then_lock(&inner.core);
     for (id, seq, end) in ended.drain(..) {
         core.finish(id, seq, end, fx);
     }
