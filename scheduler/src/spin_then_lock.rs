@@ -10,9 +10,11 @@
 //! most a waiter burns is that bound.
 //!
 //! Measured (10 000 instant jobs, 64 slots, 2 executor threads, the same process alternating
-//! variants batch by batch, medians of 150 batches): spinning up to 20 / 50 / 100 µs made a batch
-//! 5–16 % / 14–20 % / 17–20 % faster than blocking at once, on tokio and smol alike; with a
-//! busy-looping process beside it, 50 µs was neither better nor worse (−4 to +7 %). Under
+//! variants batch by batch, medians of 150 batches): spinning up to 50 µs made a batch 10–23 %
+//! faster than blocking at once, on tokio and smol alike (four runs); the executor threads were
+//! busy 1.53–1.67 CPUs instead of 1.35–1.48. A bound of 20 µs gained 0–11 %, 100 µs about what
+//! 50 µs did; with a busy-looping process beside it, 50 µs was neither better nor worse (−4 to
+//! +7 %). Under
 //! `--cfg loom` this is a plain lock: the spin changes how long a wait lasts, never its outcome,
 //! and loom would only explore the retries.
 
