@@ -4,6 +4,7 @@
 Reads what `cargo bench -p fetch-scheduler-benches` wrote into the target directory:
   criterion/<group>/<function>/new/estimates.json   (criterion's median, in ns)
   interleaved-hit.json, interleaved-join.json       (interleaved cross-check, ns per op)
+  interleaved-throughput_{tokio,smol}.json          (interleaved cross-check, ms per batch)
   promotion-latency.json                            (p50/p99 of every promotion round trip)
   memory.json                                       (bytes per done key)
   install-sim.json                                  (the install simulation, demo JSON format)
@@ -162,6 +163,24 @@ def throughput(target, group, jobs=10_000):
     return f"### `{group}` ({jobs} no-op jobs)\n\n" + table(header, rows), checks
 
 
+def throughput_interleaved(target, group):
+    data = load_json(target, f"interleaved-{group}.json")
+    if not data or OURS not in data:
+        return f"_{group}: no interleaved cross-check_", []
+    rows = []
+    for name in [OURS] + sorted(n for n in data if n != OURS):
+        ms = data[name]
+        rows.append([f"`{name}`", f"{ms:.2f} ms", fmt_ratio(ms / data[OURS])])
+    checks = []
+    if "semaphore_spawn" in data:
+        r = data["semaphore_spawn"] / data[OURS]
+        checks.append((f"{group} (interleaved): ours ≥ 1.0× semaphore_spawn (throughput)",
+                       f"{r:.2f}×", r >= 1.0))
+    head = (f"`{group}`, interleaved cross-check (median of rounds that run one batch of every "
+            "variant in turn):\n\n")
+    return head + table(["function", "per batch", "its time ÷ ours (≥ 1: ours is faster)"], rows), checks
+
+
 def memory(data):
     if not data:
         return "_memory: no target/memory.json_", []
@@ -238,7 +257,9 @@ def main():
         promotion(args.target, "promotion_tokio", latency),
         promotion(args.target, "promotion_smol", latency),
         throughput(args.target, "throughput_tokio"),
+        throughput_interleaved(args.target, "throughput_tokio"),
         throughput(args.target, "throughput_smol"),
+        throughput_interleaved(args.target, "throughput_smol"),
         memory(load_json(args.target, "memory.json")),
         install_sim(load_json(args.target, "install-sim.json"), bounds.get("spec_defaults"),
                     "spec defaults", ""),

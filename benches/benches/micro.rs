@@ -26,8 +26,9 @@
 //!   also keeping its value in a `DashMap` as ours keeps its results, so the report can say what
 //!   keeping results costs.
 //!
-//! `hit` and `join` are followed by an interleaved cross-check (see [`interleaved`]): on a machine
-//! whose load comes and goes, criterion's one-function-after-another ratios can be far off.
+//! `hit` and `join` are followed by an interleaved cross-check (see [`interleaved`]), the
+//! throughput groups by one that alternates whole batches (see [`interleaved_batches`]): on a
+//! machine whose load comes and goes, criterion's one-function-after-another ratios can be far off.
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -155,17 +156,7 @@ const BATCH: usize = 4096;
 /// `target/interleaved-<group>.json`. Runs unless criterion lists or tests (`--list`, `--test`),
 /// a name filter leaves the group out, or `FETCH_BENCH_INTERLEAVED=0`.
 fn interleaved(group_name: &str, keys: &[String], ops: &[Op<'_>]) {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
-    let filtered_out = !filters.is_empty()
-        && !filters
-            .iter()
-            .any(|f| f.contains(group_name) || group_name.contains(f.as_str()));
-    if filtered_out
-        || !benchmarking()
-        || args.iter().any(|a| a == "--list")
-        || std::env::var_os("FETCH_BENCH_INTERLEAVED").is_some_and(|v| v == "0")
-    {
+    if !interleaving(group_name) {
         return;
     }
     let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(ROUNDS); ops.len()];
@@ -182,12 +173,35 @@ fn interleaved(group_name: &str, keys: &[String], ops: &[Op<'_>]) {
             samples[at].push(t0.elapsed().as_nanos() as f64 / BATCH as f64);
         }
     }
+    let names: Vec<&str> = ops.iter().map(|&(name, _)| name).collect();
+    write_medians(group_name, "ns/op", &names, samples);
+}
+
+/// Whether the interleaved cross-check of `group_name` runs: not when criterion lists or tests
+/// (`--list`, `--test`), when a name filter leaves the group out, or with
+/// `FETCH_BENCH_INTERLEAVED=0`.
+fn interleaving(group_name: &str) -> bool {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    let filtered_out = !filters.is_empty()
+        && !filters
+            .iter()
+            .any(|f| f.contains(group_name) || group_name.contains(f.as_str()));
+    !(filtered_out
+        || !benchmarking()
+        || args.iter().any(|a| a == "--list")
+        || std::env::var_os("FETCH_BENCH_INTERLEAVED").is_some_and(|v| v == "0"))
+}
+
+/// Prints the median of each variant's samples (in `unit`) and writes them to
+/// `target/interleaved-<group>.json`.
+fn write_medians(group_name: &str, unit: &str, names: &[&str], samples: Vec<Vec<f64>>) {
     let mut json = serde_json::Map::new();
-    print!("{group_name} interleaved medians (ns/op):");
-    for ((name, _), mut s) in ops.iter().zip(samples) {
+    print!("{group_name} interleaved medians ({unit}):");
+    for (name, mut s) in names.iter().zip(samples) {
         s.sort_by(f64::total_cmp);
         let median = s[s.len() / 2];
-        print!("  {name} {median:.1}");
+        print!("  {name} {median:.3}");
         json.insert(name.to_string(), serde_json::json!(median));
     }
     println!();
@@ -196,6 +210,35 @@ fn interleaved(group_name: &str, keys: &[String], ops: &[Op<'_>]) {
     if let Err(error) = std::fs::write(&path, text) {
         eprintln!("could not write {}: {error}", path.display());
     }
+}
+
+/// Rounds of the throughput groups' interleaved cross-check: each round runs one batch of every
+/// variant in turn.
+const BATCH_ROUNDS: usize = 31;
+
+/// One throughput variant: runs one batch of `JOBS` jobs and returns how long it took (what it
+/// made is dropped after the clock stops, as in [`time_batches`]).
+type BatchRun<'a> = (&'static str, &'a dyn Fn() -> Duration);
+
+/// The interleaved cross-check of a throughput group: criterion times all batches of one variant,
+/// then all of the next, so a load that comes and goes over seconds moves their ratio (here, two
+/// runs of the same code minutes apart put ours at 0.68× and 0.94× `semaphore_spawn` on smol,
+/// 1.05× and 0.78× on tokio); here every round times one batch
+/// of each variant in turn, starting with a different one each round. Medians in ms per batch go
+/// to `target/interleaved-<group>.json`.
+fn interleaved_batches(group_name: &str, runs: &[BatchRun<'_>]) {
+    if !interleaving(group_name) {
+        return;
+    }
+    let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(BATCH_ROUNDS); runs.len()];
+    for round in 0..BATCH_ROUNDS {
+        for i in 0..runs.len() {
+            let at = (i + round) % runs.len();
+            samples[at].push(runs[at].1().as_secs_f64() * 1e3);
+        }
+    }
+    let names: Vec<&str> = runs.iter().map(|&(name, _)| name).collect();
+    write_medians(group_name, "ms/batch", &names, samples);
 }
 
 /// A done key read back, owned `V` out, in every variant; keys cycled in a fixed shuffled order.
@@ -650,6 +693,21 @@ fn throughput_tokio(c: &mut Criterion) {
         });
     }
     group.finish();
+    let ours = || {
+        time_batches(1, || {
+            rt.block_on(ours_batch(TokioRuntime::new(rt.handle().clone()), &keys))
+        })
+    };
+    let semaphore = || time_batches(1, || rt.block_on(semaphore_batch_tokio(&keys, false)));
+    let kept = || time_batches(1, || rt.block_on(semaphore_batch_tokio(&keys, true)));
+    interleaved_batches(
+        "throughput_tokio",
+        &[
+            ("fetch_scheduler", &ours),
+            ("semaphore_spawn", &semaphore),
+            ("semaphore_spawn_kept", &kept),
+        ],
+    );
 }
 
 fn throughput_smol(c: &mut Criterion) {
@@ -679,6 +737,29 @@ fn throughput_smol(c: &mut Criterion) {
         });
     }
     group.finish();
+    let ours = || {
+        time_batches(1, || {
+            futures_lite::future::block_on(ours_batch(pool.runtime(), &keys))
+        })
+    };
+    let semaphore = || {
+        time_batches(1, || {
+            futures_lite::future::block_on(semaphore_batch_smol(&pool.executor, &keys, false))
+        })
+    };
+    let kept = || {
+        time_batches(1, || {
+            futures_lite::future::block_on(semaphore_batch_smol(&pool.executor, &keys, true))
+        })
+    };
+    interleaved_batches(
+        "throughput_smol",
+        &[
+            ("fetch_scheduler", &ours),
+            ("semaphore_spawn", &semaphore),
+            ("semaphore_spawn_kept", &kept),
+        ],
+    );
 }
 
 criterion_group!(
