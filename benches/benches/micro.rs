@@ -214,7 +214,7 @@ fn write_medians(group_name: &str, unit: &str, names: &[&str], samples: Vec<Vec<
 
 /// Rounds of the throughput groups' interleaved cross-check: each round runs one batch of every
 /// variant in turn.
-const BATCH_ROUNDS: usize = 31;
+const BATCH_ROUNDS: usize = 61;
 
 /// One throughput variant: runs one batch of `JOBS` jobs and returns how long it took (what it
 /// made is dropped after the clock stops, as in [`time_batches`]).
