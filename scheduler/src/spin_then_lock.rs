@@ -4,7 +4,7 @@
 //! The lock is held for microseconds at a time (a worker ending ~30 jobs: about 3 µs; a `get_all`
 //! registering 256 keys: about 30 µs), but `std`'s mutex spins only briefly before it puts the
 //! thread to sleep, and being woken again costs far more than the wait: on a 2-vCPU KVM guest a
-//! futex wake-up takes 16–40 µs to run the sleeper, and meanwhile every slot of the batch stays
+//! futex wake-up takes 12–20 µs to run the sleeper, and meanwhile every slot of the batch stays
 //! taken. So the worker tries the lock again and again, backing off, for up to
 //! [`SPIN_BEFORE_BLOCKING`], and blocks only after that (the holder was preempted, say), so the
 //! most a waiter burns is that bound.
