@@ -159,22 +159,35 @@ fn interleaved(group_name: &str, keys: &[String], ops: &[Op<'_>]) {
     if !interleaving(group_name) {
         return;
     }
-    let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(ROUNDS); ops.len()];
-    for round in 0..ROUNDS {
-        // Rotate the starting op so no op always runs first in a round.
-        for i in 0..ops.len() {
-            let at = (i + round) % ops.len();
-            let op = ops[at].1;
-            let mut cycle = Cycle::new(keys);
-            let t0 = Instant::now();
-            for _ in 0..BATCH {
-                op(black_box(cycle.next()));
-            }
-            samples[at].push(t0.elapsed().as_nanos() as f64 / BATCH as f64);
-        }
-    }
+    let batches: Vec<Box<dyn Fn() -> f64 + '_>> = ops
+        .iter()
+        .map(|&(_, op)| {
+            Box::new(move || {
+                let mut cycle = Cycle::new(keys);
+                let t0 = Instant::now();
+                for _ in 0..BATCH {
+                    op(black_box(cycle.next()));
+                }
+                t0.elapsed().as_nanos() as f64 / BATCH as f64
+            }) as Box<dyn Fn() -> f64>
+        })
+        .collect();
+    let samples = rotated_rounds(ROUNDS, &batches);
     let names: Vec<&str> = ops.iter().map(|&(name, _)| name).collect();
     write_medians(group_name, "ns/op", &names, samples);
+}
+
+/// Runs `rounds` rounds of every sampler in turn — rotating which goes first, so none always runs
+/// first in a round — and returns each sampler's samples.
+fn rotated_rounds(rounds: usize, samplers: &[Box<dyn Fn() -> f64 + '_>]) -> Vec<Vec<f64>> {
+    let mut samples = vec![Vec::with_capacity(rounds); samplers.len()];
+    for round in 0..rounds {
+        for i in 0..samplers.len() {
+            let at = (i + round) % samplers.len();
+            samples[at].push(samplers[at]());
+        }
+    }
+    samples
 }
 
 /// Whether the interleaved cross-check of `group_name` runs: not when criterion lists or tests
@@ -230,13 +243,11 @@ fn interleaved_batches(group_name: &str, runs: &[BatchRun<'_>]) {
     if !interleaving(group_name) {
         return;
     }
-    let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(BATCH_ROUNDS); runs.len()];
-    for round in 0..BATCH_ROUNDS {
-        for i in 0..runs.len() {
-            let at = (i + round) % runs.len();
-            samples[at].push(runs[at].1().as_secs_f64() * 1e3);
-        }
-    }
+    let batches: Vec<Box<dyn Fn() -> f64 + '_>> = runs
+        .iter()
+        .map(|&(_, run)| Box::new(move || run().as_secs_f64() * 1e3) as Box<dyn Fn() -> f64>)
+        .collect();
+    let samples = rotated_rounds(BATCH_ROUNDS, &batches);
     let names: Vec<&str> = runs.iter().map(|&(name, _)| name).collect();
     write_medians(group_name, "ms/batch", &names, samples);
 }
