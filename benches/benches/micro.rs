@@ -236,9 +236,9 @@ type BatchRun<'a> = (&'static str, &'a dyn Fn() -> Duration);
 /// The interleaved cross-check of a throughput group: criterion times all batches of one variant,
 /// then all of the next, so a load that comes and goes over seconds moves their ratio (here, two
 /// runs of the same code minutes apart put ours at 0.68× and 0.94× `semaphore_spawn` on smol,
-/// 1.05× and 0.78× on tokio); here every round times one batch
-/// of each variant in turn, starting with a different one each round. Medians in ms per batch go
-/// to `target/interleaved-<group>.json`.
+/// 1.05× and 0.78× on tokio); here every round times one batch of each variant in turn, starting
+/// with a different one each round. Medians in ms per batch go to
+/// `target/interleaved-<group>.json`.
 fn interleaved_batches(group_name: &str, runs: &[BatchRun<'_>]) {
     if !interleaving(group_name) {
         return;

@@ -14,9 +14,12 @@
 //! faster than blocking at once, on tokio and smol alike (four runs); the executor threads were
 //! busy 1.53–1.67 CPUs instead of 1.35–1.48. A bound of 20 µs gained 0–11 %, 100 µs about what
 //! 50 µs did; with a busy-looping process beside it, 50 µs was neither better nor worse (−4 to
-//! +7 %). Under
-//! `--cfg loom` this is a plain lock: the spin changes how long a wait lasts, never its outcome,
-//! and loom would only explore the retries.
+//! +7 %).
+//!
+//! Under `--cfg loom` this is a plain lock: the spin changes how long a wait lasts, never its
+//! outcome, and loom would only explore the retries. Under shuttle (the randomized schedules) the
+//! spin never meets a taken lock: no locked section of the core awaits, so whenever a task runs,
+//! the lock is free.
 
 use std::time::Duration;
 
@@ -62,8 +65,18 @@ pub(crate) fn spin_then_lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use std::sync::{Arc, Barrier};
+    use std::sync::{Arc, Barrier, mpsc};
     use std::time::Instant;
+
+    /// Runs `f` on its own thread and returns its result, failing the test if it takes longer than
+    /// ten seconds (a hang fails fast instead of stalling CI).
+    fn within_timeout<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
+        let (send, receive) = mpsc::channel();
+        std::thread::spawn(move || send.send(f()));
+        receive
+            .recv_timeout(Duration::from_secs(10))
+            .expect("spin_then_lock returned within 10 s")
+    }
 
     /// A holder that lets go within the spin bound, and one that holds far longer than it: the
     /// waiter gets the lock both times, and its value is the one the holder left.
@@ -84,8 +97,10 @@ mod tests {
                     *guard = 7;
                 })
             };
-            barrier.wait();
-            let value = *spin_then_lock(&mutex);
+            let value = within_timeout(move || {
+                barrier.wait();
+                *spin_then_lock(&mutex)
+            });
             assert_eq!(
                 value, 7,
                 "the waiter got the lock only after the holder let go"
@@ -105,6 +120,6 @@ mod tests {
         })
         .join();
         assert!(mutex.is_poisoned());
-        assert_eq!(*spin_then_lock(&mutex), 2);
+        assert_eq!(within_timeout(move || *spin_then_lock(&mutex)), 2);
     }
 }
