@@ -5,6 +5,7 @@ Reads what `cargo bench -p fetch-scheduler-benches` wrote into the target direct
   criterion/<group>/<function>/new/estimates.json   (criterion's median, in ns)
   interleaved-hit.json, interleaved-join.json       (interleaved cross-check, ns per op)
   interleaved-throughput_{tokio,smol}.json          (interleaved cross-check, ms per batch)
+  interleaved-promotion_{tokio,smol}.json           (interleaved cross-check, p50 round trip in µs)
   promotion-latency.json                            (p50/p99 of every promotion round trip)
   memory.json                                       (bytes per done key)
   install-sim.json                                  (the install simulation, demo JSON format)
@@ -144,6 +145,23 @@ def promotion(target, group, latency):
     return f"### `{group}`\n\n" + table(header, rows), checks
 
 
+def promotion_interleaved(target, group):
+    data = load_json(target, f"interleaved-{group}.json")
+    if not data or "bare_wake" not in data:
+        return f"_{group}: no interleaved cross-check_", []
+    rows, checks = [], []
+    for f in ["free_slot", "saturated", "bare_wake"]:
+        if f not in data:
+            continue
+        r = data[f] / data["bare_wake"]
+        rows.append([f"`{f}`", f"{data[f]:.1f} µs", fmt_ratio(r)])
+        if f != "bare_wake":
+            checks.append((f"{group} (interleaved): {f} ≤ 2× bare_wake (p50)", f"{r:.2f}×", r <= 2.0))
+    head = (f"`{group}`, interleaved cross-check (p50 of rounds that time one round trip of every "
+            "scenario in turn):\n\n")
+    return head + table(["function", "p50", "÷ bare_wake"], rows), checks
+
+
 def throughput(target, group, jobs=10_000):
     # semaphore_spawn_kept is a reference (the peer keeping its values as ours does), not a target.
     m = lookup_group(target, group, [OURS, "semaphore_spawn", "semaphore_spawn_kept"])
@@ -255,7 +273,9 @@ def main():
         hit_or_join(args.target, "join", ["dashmap_notify", "papaya_notify", "moka_get_with"]),
         interleaved(args.target, "join"),
         promotion(args.target, "promotion_tokio", latency),
+        promotion_interleaved(args.target, "promotion_tokio"),
         promotion(args.target, "promotion_smol", latency),
+        promotion_interleaved(args.target, "promotion_smol"),
         throughput(args.target, "throughput_tokio"),
         throughput_interleaved(args.target, "throughput_tokio"),
         throughput(args.target, "throughput_smol"),
