@@ -62,14 +62,15 @@ where
             .map_or(ErrorClass::Transient, |classify| classify(error))
     }
 
-    /// Carries out what a locked section decided, after the lock is gone.
+    /// Carries out what a locked section decided, after the lock is gone, leaving `fx` empty.
+    /// By reference: `Effects` is large (184 bytes for `String` keys), and moving it into the
+    /// call showed as a `memmove` in the `join` benchmark.
     #[inline]
-    pub(crate) fn apply(this: &Arc<Self>, fx: Effects<K, V, E>) {
+    pub(crate) fn apply(this: &Arc<Self>, fx: &mut Effects<K, V, E>) {
         if fx.is_empty() {
             return; // the usual case for a join, a poll or a waiter leaving
         }
-        let mut fx = fx;
-        Inner::carry_out(this, &mut fx);
+        Inner::carry_out(this, fx);
         for waker in fx.wake.drain(..) {
             waker.wake();
         }
@@ -91,7 +92,7 @@ where
                 sleep.await;
                 let mut fx = Effects::new();
                 inner.lock().end_backoff(id, seq, &mut fx);
-                Inner::apply(&inner, fx);
+                Inner::apply(&inner, &mut fx);
             }));
         }
         if std::mem::take(&mut fx.idle) {

@@ -75,7 +75,7 @@ where
             .inner
             .lock()
             .prefetch(key, hash, hint, &self.inner.store, &mut fx);
-        Inner::apply(&self.inner, fx);
+        Inner::apply(&self.inner, &mut fx);
         outcome
     }
 
@@ -113,7 +113,7 @@ where
             }
             Demanded::Refused(_) => Wait::ready(Err(Error::Closed)),
         };
-        Inner::apply(&self.inner, fx);
+        Inner::apply(&self.inner, &mut fx);
         wait
     }
 
@@ -181,7 +181,7 @@ where
                     .store
                     .reserve(store_reserved, |k: &K| self.inner.hash(k));
             }
-            Inner::apply(&self.inner, fx);
+            Inner::apply(&self.inner, &mut fx);
         }
         if new_jobs > store_reserved {
             self.inner
@@ -215,7 +215,7 @@ where
         let hash = self.inner.hash(key);
         let mut fx = Effects::new();
         let cancelled = self.inner.lock().cancel(hash, key, &mut fx);
-        Inner::apply(&self.inner, fx);
+        Inner::apply(&self.inner, &mut fx);
         cancelled
     }
 
@@ -234,7 +234,7 @@ where
     pub fn close(&self) {
         let mut fx = Effects::new();
         self.inner.lock().close(&mut fx);
-        Inner::apply(&self.inner, fx);
+        Inner::apply(&self.inner, &mut fx);
     }
 
     /// Whether [`close`](Self::close) was called.

@@ -109,7 +109,7 @@ where
         if let State::Waiting { inner, waiter } = &self.state {
             let mut fx = Effects::new();
             inner.lock().drop_waiter(*waiter, &mut fx);
-            Inner::apply(inner, fx);
+            Inner::apply(inner, &mut fx);
         }
     }
 }
@@ -242,7 +242,7 @@ where
             &[]
         };
         self.inner.lock().drop_batch(self.batch, jobs, &mut fx);
-        Inner::apply(&self.inner, fx);
+        Inner::apply(&self.inner, &mut fx);
         self.inner
             .batch_waiters
             .fetch_sub(self.pending as u64, Ordering::Relaxed);

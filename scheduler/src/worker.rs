@@ -173,7 +173,7 @@ where
             if !self.ended.is_empty() {
                 let mut fx = Effects::new();
                 finish_all(&inner, &mut self.ended, &mut fx);
-                Inner::apply(&inner, fx);
+                Inner::apply(&inner, &mut fx);
             }
             if !self.jobs.is_empty() {
                 let jobs: Starts<K> = self.jobs.drain(..).rev().collect();
