@@ -56,10 +56,11 @@ struct State<K, V, E> {
 }
 
 impl<K, V, E> Inbox<K, V, E> {
-    pub(crate) fn new() -> Self {
+    /// An inbox with room for `capacity` answers before it grows.
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
         Inbox {
             state: Mutex::new(State {
-                answers: VecDeque::new(),
+                answers: VecDeque::with_capacity(capacity),
                 waker: None,
             }),
         }

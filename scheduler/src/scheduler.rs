@@ -20,6 +20,11 @@ use crate::waiter::Waiter;
 /// Demands `get_all` registers per hold of the scheduler lock.
 const KEYS_PER_LOCK: usize = 256;
 
+/// Answers a `get_all` has room for before its queues grow: more than a burst of instant jobs
+/// posts between two polls of a stream that keeps up (workers hold its wake-ups back for about
+/// 200 µs at most; see `worker::FLUSH_AFTER`).
+const ANSWERS_RESERVED: usize = 1024;
+
 /// Schedules fetches of keys `K` producing values `V` or errors `E`: one fetch per key in flight,
 /// demand before prefetch, results kept.
 ///
@@ -124,7 +129,10 @@ where
     pub fn get_all(&self, keys: impl IntoIterator<Item = K>) -> GetAll<K, V, E> {
         let mut keys = keys.into_iter().peekable();
         let expected = keys.size_hint().0;
-        let inbox = Arc::new(Inbox::new());
+        // Room for the answers a burst posts between two polls of the stream, in the inbox and in
+        // the stream's own queue (the two swap buffers), so neither grows under the inbox lock.
+        let answers_room = expected.min(ANSWERS_RESERVED);
+        let inbox = Arc::new(Inbox::with_capacity(answers_room));
         let batch = {
             let mut core = self.inner.lock();
             // Room for the whole batch's jobs at once rather than growing (and rehashing) step by
@@ -134,7 +142,7 @@ where
             core.new_batch(Arc::clone(&inbox))
         };
         let mut jobs = Vec::with_capacity(expected);
-        let mut ready = VecDeque::new();
+        let mut ready = VecDeque::with_capacity(answers_room);
         let mut chunk = Vec::with_capacity(KEYS_PER_LOCK.min(expected));
         let mut spare = Vec::new();
         let (mut seen, mut new_jobs, mut store_reserved) = (0, 0, 0);
