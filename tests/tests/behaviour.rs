@@ -961,6 +961,23 @@ async fn jobs_started_together(ctx: Ctx) {
         assert_eq!(v.unwrap(), value_of(k, 1));
     }
 
+    // More answers than a `get_all` makes room for up front (1024), all posted before the stream
+    // is first polled: every one arrives, each key once, with its own value.
+    let before = s.stats().succeeded;
+    let many = s.get_all(5000..8000);
+    ctx.eventually("3000 instant jobs done", || {
+        s.stats().succeeded == before + 3000 && s.stats().in_flight() == 0
+    })
+    .await;
+    assert_eq!(many.remaining(), 3000);
+    let many: Vec<_> = ctx.within("3000 answers", many.collect::<Vec<_>>()).await;
+    let mut keys: Vec<Key> = many.iter().map(|(k, _)| *k).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, (5000..8000).collect::<Vec<_>>());
+    for (k, v) in many {
+        assert_eq!(v.unwrap(), value_of(k, 1));
+    }
+
     // Jobs that compute (1 ms each, no await) before they finish.
     fake.busy(Duration::from_millis(1));
     let busy: Vec<_> = ctx
