@@ -928,6 +928,19 @@ async fn get_all_order(ctx: Ctx) {
     close_and_settle(&ctx, &s, &mut rec).await;
 }
 
+/// Checks that `answers` name every key of `keys` exactly once, each with its first attempt's value.
+fn assert_each_answered_once(
+    answers: Vec<(Key, Result<u64, Error<FetchError>>)>,
+    keys: std::ops::Range<Key>,
+) {
+    let mut answered: Vec<Key> = answers.iter().map(|(k, _)| *k).collect();
+    answered.sort_unstable();
+    assert_eq!(answered, keys.collect::<Vec<_>>());
+    for (k, v) in answers {
+        assert_eq!(v.unwrap(), value_of(k, 1));
+    }
+}
+
 /// Jobs that get their slots together (one `get_all`) all run at once when they wait, whichever
 /// task the scheduler first gives them to; jobs that finish at once, or after computing for a
 /// while without waiting, are each answered once with their own value.
@@ -942,12 +955,7 @@ async fn jobs_started_together(ctx: Ctx) {
     assert_eq!(s.stats().running(), 16);
     fake.release_all();
     let answers: Vec<_> = ctx.within("16 answers", all.collect::<Vec<_>>()).await;
-    let mut keys: Vec<Key> = answers.iter().map(|(k, _)| *k).collect();
-    keys.sort_unstable();
-    assert_eq!(keys, (0..16).collect::<Vec<_>>());
-    for (k, v) in answers {
-        assert_eq!(v.unwrap(), value_of(k, 1));
-    }
+    assert_each_answered_once(answers, 0..16);
 
     // Instant jobs, many more than the slots: each fetched once, answered with its own value.
     let instant: Vec<_> = ctx
@@ -971,12 +979,7 @@ async fn jobs_started_together(ctx: Ctx) {
     .await;
     assert_eq!(many.remaining(), 3000);
     let many: Vec<_> = ctx.within("3000 answers", many.collect::<Vec<_>>()).await;
-    let mut keys: Vec<Key> = many.iter().map(|(k, _)| *k).collect();
-    keys.sort_unstable();
-    assert_eq!(keys, (5000..8000).collect::<Vec<_>>());
-    for (k, v) in many {
-        assert_eq!(v.unwrap(), value_of(k, 1));
-    }
+    assert_each_answered_once(many, 5000..8000);
 
     // Jobs that compute (1 ms each, no await) before they finish.
     fake.busy(Duration::from_millis(1));
