@@ -40,7 +40,8 @@ pub(crate) struct Start<K> {
 pub(crate) enum AttemptEnd<V, E> {
     Succeeded(V),
     Permanent(std::sync::Arc<E>),
-    Transient(std::sync::Arc<E>),
+    /// With the server's `Retry-After`, if it gave one.
+    Transient(std::sync::Arc<E>, Option<std::time::Duration>),
     Panicked(std::sync::Arc<str>),
 }
 
@@ -50,7 +51,7 @@ impl<V: Clone, E> AttemptEnd<V, E> {
         match self {
             AttemptEnd::Succeeded(value) => Some(Ok(value.clone())),
             AttemptEnd::Permanent(error) => Some(Err(Error::Failed(Arc::clone(error)))),
-            AttemptEnd::Transient(_) | AttemptEnd::Panicked(_) => None,
+            AttemptEnd::Transient(..) | AttemptEnd::Panicked(_) => None,
         }
     }
 }
@@ -480,14 +481,14 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
                 self.events.send(self.jobs[id].key(), kind);
                 self.complete(id, &Err(Error::Failed(error)), fx);
             }
-            AttemptEnd::Transient(error) => {
+            AttemptEnd::Transient(error, retry_after) => {
                 let wanted = if self.closed {
                     !job.waiters.is_empty()
                 } else {
                     job.interest().is_some()
                 };
                 if attempt < self.retry.max_attempts() && wanted {
-                    let delay = self.retry.delay_after(attempt);
+                    let delay = self.retry.delay_after_hint(attempt, retry_after);
                     job.phase = Phase::Backoff { attempt };
                     self.backing_off += 1;
                     self.counters.retries += 1;

@@ -83,6 +83,10 @@ pub enum ErrorClass {
     /// Retrying cannot help (404, integrity mismatch): the error is kept like a result and returned
     /// to every later request until [`forget`](crate::Scheduler::forget).
     Permanent,
+    /// Transient, and the server said when to come back (HTTP 429 or 503 with `Retry-After`): the
+    /// next attempt waits at least this long, capped at the policy's
+    /// [`max_delay`](crate::RetryPolicy::max_delay), instead of the usual backoff if that is shorter.
+    RetryAfter(std::time::Duration),
 }
 
 /// A [`Builder`](crate::Builder) setting that cannot work.

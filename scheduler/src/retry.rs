@@ -57,6 +57,17 @@ impl RetryPolicy {
         self.max_attempts
     }
 
+    /// The wait after failed attempt number `attempt` when the server asked for `retry_after`
+    /// ([`ErrorClass::RetryAfter`](crate::ErrorClass::RetryAfter)): the longer of the backoff and
+    /// the server's delay, never above [`max_delay`](Self::max_delay).
+    pub fn delay_after_hint(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        let backoff = self.delay_after(attempt);
+        match retry_after {
+            Some(after) => backoff.max(after.min(self.max_delay)),
+            None => backoff,
+        }
+    }
+
     /// The wait after failed attempt number `attempt` (1-based).
     pub fn delay_after(&self, attempt: u32) -> Duration {
         let shift = attempt.saturating_sub(1).min(31);
@@ -96,6 +107,11 @@ mod tests {
         assert_eq!(p.delay_after(3), Duration::from_millis(40));
         assert_eq!(p.delay_after(4), Duration::from_millis(50));
         assert_eq!(p.delay_after(400), Duration::from_millis(50));
+        // The server's Retry-After wins when longer, and is capped like any delay.
+        let hint = |d| p.delay_after_hint(1, Some(Duration::from_millis(d)));
+        assert_eq!(hint(30), Duration::from_millis(30));
+        assert_eq!(hint(5), Duration::from_millis(10));
+        assert_eq!(hint(10_000), Duration::from_millis(50));
     }
 
     #[test]

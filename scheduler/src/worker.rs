@@ -355,7 +355,10 @@ where
     match AssertUnwindSafe(owned).catch_unwind().await {
         Ok(Ok(value)) => AttemptEnd::Succeeded(value),
         Ok(Err(error)) => match catch_unwind(AssertUnwindSafe(|| inner.classify(&error))) {
-            Ok(ErrorClass::Transient) => AttemptEnd::Transient(std::sync::Arc::new(error)),
+            Ok(ErrorClass::Transient) => AttemptEnd::Transient(std::sync::Arc::new(error), None),
+            Ok(ErrorClass::RetryAfter(after)) => {
+                AttemptEnd::Transient(std::sync::Arc::new(error), Some(after))
+            }
             Ok(ErrorClass::Permanent) => AttemptEnd::Permanent(std::sync::Arc::new(error)),
             Err(payload) => AttemptEnd::Panicked(panic_message(&*payload)),
         },

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fetch_scheduler::{
-    Class, Error, EventKind, JobState, Prefetched, Priority, RetryPolicy, Scheduler,
+    Class, Error, ErrorClass, EventKind, JobState, Prefetched, Priority, RetryPolicy, Scheduler,
 };
 use fetch_scheduler_tests::{
     Ctx, Fake, FetchError, Key, Recorder, Step, TestScheduler, assert_events_match_stats,
@@ -432,6 +432,39 @@ async fn retry_and_backoff(ctx: Ctx) {
     let st = s.stats();
     assert_eq!((st.retries, st.attempts, st.succeeded), (3, 4, 1));
     close_and_settle(&ctx, &s, &mut rec).await;
+
+    // A server's Retry-After lengthens the wait (never beyond the cap), and shortens nothing.
+    for (after_ms, want) in [(2, [2, 2, 3]), (100, [3, 3, 3]), (0, [1, 2, 3])] {
+        let fake = Fake::new();
+        let s: TestScheduler = Scheduler::builder()
+            .concurrency(2)
+            .retry(policy)
+            .classify(move |_: &FetchError| ErrorClass::RetryAfter(Duration::from_millis(after_ms)))
+            .build(ctx.runtime(), fake.clone())
+            .expect("valid test configuration");
+        let mut rec = Recorder::new(&s);
+        fake.script(1, [Step::Fail, Step::Fail, Step::Fail]);
+        assert_eq!(
+            ctx.within("key retried after the server's delay", s.get(1))
+                .await
+                .unwrap(),
+            value_of(1, 4)
+        );
+        let delays: Vec<Duration> = rec
+            .kinds(1)
+            .into_iter()
+            .filter_map(|k| match k {
+                EventKind::Retrying { delay, .. } => Some(delay),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            delays,
+            want.map(Duration::from_millis),
+            "Retry-After {after_ms} ms"
+        );
+        close_and_settle(&ctx, &s, &mut rec).await;
+    }
 
     // A long backoff, observed while it lasts.
     let fake = Fake::new();
