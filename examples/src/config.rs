@@ -183,7 +183,7 @@ impl Registry {
         match &package.source {
             Source::Registry => Some(self.tarball_url(&package.name, &package.version)),
             Source::Tarball(url) => Some(url.clone()),
-            Source::Unsupported(_) => None,
+            Source::Variations(_) | Source::Skipped(_) => None,
         }
     }
 }

@@ -248,7 +248,7 @@ pub async fn fetch(
             (Source::Tarball(url), _) => url.clone(),
             (source, _) => {
                 let error = match source {
-                    Source::Unsupported(kind) => format!("`{kind}` resolutions cannot be fetched"),
+                    Source::Skipped(why) => format!("{why} cannot be fetched"),
                     _ => "no registry configured".to_string(),
                 };
                 report.failed.push(Failure {

@@ -15,4 +15,5 @@ pub mod fetch;
 pub mod http;
 pub mod integrity;
 pub mod lockfile;
+pub mod platform;
 pub mod progress;

@@ -1,18 +1,32 @@
-//! Reading a pnpm v9 lockfile (`lockfileVersion: '9.0'`): the packages to fetch and the importers'
-//! direct dependencies.
+//! Reading a pnpm v9 lockfile (`lockfileVersion: '9.0'`, as pnpm 9, 10 and 11 write it): the
+//! packages to fetch and the importers' direct dependencies.
 //!
-//! Only what fetching needs is read: `packages.<name@version>.resolution` (`{integrity}` for
-//! registry packages, `{tarball, integrity?}` for tarball URLs) and `importers.<path>` with its
-//! `dependencies`, `devDependencies` and `optionalDependencies` (each with a `version`, which may
-//! carry a peer suffix such as `1.0.0(react@18.2.0)`, be an alias `other@1.0.0`, or a `link:`).
-//! Everything else (`settings`, `snapshots`, engines, peers…) is ignored.
+//! Only what fetching needs is read: `packages.<name@version>` with its `resolution` and its
+//! `os` / `cpu` / `libc` lists, and `importers.<path>` with its `dependencies`, `devDependencies`
+//! and `optionalDependencies` (each with a `version`, which may carry a peer suffix such as
+//! `1.0.0(react@18.2.0)`, be an alias `other@1.0.0`, or a `link:`). Everything else (`settings`,
+//! `snapshots`, engines, peers…) is ignored.
+//!
+//! Resolutions, as [`Source`]s:
+//! - `{integrity}`: from the registry; `{tarball, integrity?}`: that URL (git-hosted tarballs
+//!   included, often without integrity);
+//! - `{type: variations, variants: [{targets, resolution: {url, integrity}}]}`: a runtime (Node,
+//!   Bun, Deno) with one archive per platform;
+//! - `{type: directory}`, `{type: git}`, `file:` tarballs and anything else: nothing to download
+//!   ([`Source::Skipped`]).
+//!
+//! pnpm 11 may write two YAML documents into one file: first its environment (config dependencies
+//! and the package manager, under `importers['.'].configDependencies`), then the project's. The
+//! project's document is the one read.
 
 use std::fmt;
-use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-use serde::de::{Deserializer, MapAccess, Visitor};
+use crate::platform::{Requirements, Target};
+
+mod raw;
+
+use raw::{Head, Raw, RawResolution, documents};
 
 use crate::integrity::{Integrity, IntegrityError};
 
@@ -36,10 +50,13 @@ pub struct Package {
     pub name: String,
     /// Version (for tarball dependencies, the URL or spec pnpm put in the key).
     pub version: String,
-    /// `resolution.integrity`; `None` only when missing integrity was allowed.
+    /// `resolution.integrity`; `None` when missing integrity was allowed, for tarball URLs
+    /// without one, and for variations (each variant has its own).
     pub integrity: Option<Integrity>,
     /// Where the tarball comes from.
     pub source: Source,
+    /// The platforms it is for (`os`, `cpu`, `libc`).
+    pub platform: Requirements,
     /// 1-based line of the entry in the lockfile, when found.
     pub line: Option<usize>,
 }
@@ -49,10 +66,47 @@ pub struct Package {
 pub enum Source {
     /// The configured registry: `{registry}/{name}/-/{unscoped}-{version}.tgz`.
     Registry,
-    /// `resolution.tarball`: this exact URL.
+    /// `resolution.tarball`: this exact URL (a git host's tarball included).
     Tarball(String),
-    /// A resolution fetching cannot handle (`type: git`, `type: directory`…), named.
-    Unsupported(String),
+    /// A runtime with one archive per platform; one of them is fetched.
+    Variations(Vec<Variant>),
+    /// Nothing to download: a local directory, a git repository, a local tarball…
+    Skipped(Skip),
+}
+
+/// One archive of a `variations` resolution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variant {
+    /// The platforms it runs on.
+    pub targets: Vec<Target>,
+    /// Where it is downloaded from.
+    pub url: String,
+    /// Its integrity (pnpm writes `sha256-…` for runtimes).
+    pub integrity: Option<Integrity>,
+}
+
+/// Why a package has nothing to download.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Skip {
+    /// `{type: directory}`: a `file:` or `link:` directory of the workspace.
+    Directory,
+    /// `{type: git}`: cloned by the package manager, not downloaded as a tarball.
+    Git,
+    /// `{tarball: file:…}`: a tarball on this disk.
+    LocalTarball,
+    /// Another resolution type, named.
+    Other(String),
+}
+
+impl fmt::Display for Skip {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Skip::Directory => f.write_str("local directory"),
+            Skip::Git => f.write_str("git repository"),
+            Skip::LocalTarball => f.write_str("local tarball"),
+            Skip::Other(kind) => write!(f, "`{kind}` resolution"),
+        }
+    }
 }
 
 /// One project of the workspace (`importers.<path>`).
@@ -207,29 +261,45 @@ impl Lockfile {
             line,
             kind,
         };
-        let yaml_err = |e: yaml_serde::Error| {
-            let line = e.location().map(|l| l.line());
-            err(line, LockfileErrorKind::Yaml(e.to_string()))
-        };
-
-        // The version first, so that an old lockfile gets "unsupported version", not a shape error.
-        let head: Head = yaml_serde::from_str(text).map_err(yaml_err)?;
-        let version_line = find_line(text, None, "lockfileVersion");
-        let version = match head.lockfile_version {
-            None => return Err(err(None, LockfileErrorKind::MissingVersion)),
-            Some(v) => scalar_text(&v),
-        };
-        if version.split('.').next() != Some("9") {
-            return Err(err(
-                version_line,
-                LockfileErrorKind::UnsupportedVersion(version),
-            ));
+        // Pick the project's document (pnpm 11 writes its environment's first).
+        let mut chosen = None;
+        let docs = documents(text);
+        for (offset, doc) in &docs {
+            let shift = |e: LockfileError| LockfileError {
+                line: e.line.map(|l| l + offset),
+                ..e
+            };
+            let parsed = parse_document(doc, &path).map_err(shift)?;
+            if parsed
+                .1
+                .importers
+                .0
+                .iter()
+                .any(|(p, i)| p == "." && i.is_environment())
+                && docs.len() > 1
+            {
+                continue;
+            }
+            chosen = Some((*offset, *doc, parsed));
+            break;
         }
+        let Some((offset, doc, (_, raw))) = chosen else {
+            return match docs.is_empty() {
+                true => Err(err(None, LockfileErrorKind::MissingVersion)),
+                // Only pnpm's environment: the project has no dependencies yet.
+                false => Ok(Lockfile {
+                    path,
+                    packages: Vec::new(),
+                    importers: Vec::new(),
+                }),
+            };
+        };
+        let text = doc;
+        let find = |section, key: &str| find_line(text, section, key).map(|l| l + offset);
 
-        let raw: Raw = yaml_serde::from_str(text).map_err(yaml_err)?;
         let mut packages: Vec<Package> = Vec::new();
         for (raw_key, pkg) in raw.packages.0 {
-            let line = find_line(text, Some("packages"), &raw_key);
+            let line = find(Some("packages"), &raw_key);
             let key = strip_peers(&raw_key).to_string();
             let Some((name, version)) = split_key(&key) else {
                 return Err(err(line, LockfileErrorKind::BadKey(raw_key)));
@@ -241,20 +311,18 @@ impl Lockfile {
             let Some(res) = pkg.resolution else {
                 return Err(err(line, LockfileErrorKind::MissingResolution(key)));
             };
-            let source = match (&res.kind, res.tarball) {
-                (Some(kind), _) if kind != "tarball" => Source::Unsupported(kind.clone()),
-                (_, Some(url)) => Source::Tarball(url),
-                (_, None) => Source::Registry,
+            let parse_sri = |sri: &str| {
+                Integrity::parse(sri)
+                    .map_err(|e| err(line, LockfileErrorKind::BadIntegrity(key.clone(), e)))
             };
-            let integrity = match res.integrity {
-                Some(sri) => Some(
-                    Integrity::parse(&sri)
-                        .map_err(|e| err(line, LockfileErrorKind::BadIntegrity(key.clone(), e)))?,
-                ),
-                None if source == Source::Registry && !options.allow_missing_integrity => {
+            let source = source_of(&res, &parse_sri)?;
+            let integrity = match (&source, &res.integrity) {
+                (Source::Variations(_) | Source::Skipped(_), _) => None,
+                (_, Some(sri)) => Some(parse_sri(sri)?),
+                (Source::Registry, None) if !options.allow_missing_integrity => {
                     return Err(err(line, LockfileErrorKind::MissingIntegrity(key)));
                 }
-                None => None,
+                (_, None) => None,
             };
             packages.push(Package {
                 key,
@@ -262,6 +330,11 @@ impl Lockfile {
                 version,
                 integrity,
                 source,
+                platform: Requirements {
+                    os: pkg.os.0,
+                    cpu: pkg.cpu.0,
+                    libc: pkg.libc.0,
+                },
                 line,
             });
         }
@@ -300,6 +373,11 @@ impl Lockfile {
         })
     }
 
+    /// The package with `key`, if any.
+    pub fn package(&self, key: &str) -> Option<&Package> {
+        self.packages.iter().find(|p| p.key == key)
+    }
+
     /// The package keys the importers depend on directly, deduplicated, in file order; only keys
     /// present in `packages`.
     pub fn direct_keys(&self) -> Vec<&str> {
@@ -314,6 +392,82 @@ impl Lockfile {
         }
         out
     }
+}
+
+/// Parses one document: its version (checked first, so that an old lockfile gets "unsupported
+/// version", not a shape error) and its content.
+fn parse_document(text: &str, path: &Path) -> Result<(String, Raw), LockfileError> {
+    let err = |line, kind| LockfileError {
+        path: path.to_path_buf(),
+        line,
+        kind,
+    };
+    let yaml_err = |e: yaml_serde::Error| {
+        let line = e.location().map(|l| l.line());
+        err(line, LockfileErrorKind::Yaml(e.to_string()))
+    };
+    let head: Head = yaml_serde::from_str(text).map_err(yaml_err)?;
+    let version = match head.lockfile_version {
+        None => return Err(err(None, LockfileErrorKind::MissingVersion)),
+        Some(v) => scalar_text(&v),
+    };
+    if version.split('.').next() != Some("9") {
+        let line = find_line(text, None, "lockfileVersion");
+        return Err(err(line, LockfileErrorKind::UnsupportedVersion(version)));
+    }
+    let raw: Raw = yaml_serde::from_str(text).map_err(yaml_err)?;
+    Ok((version, raw))
+}
+
+/// Where a resolution's tarball comes from.
+fn source_of(
+    res: &RawResolution,
+    parse_sri: &dyn Fn(&str) -> Result<Integrity, LockfileError>,
+) -> Result<Source, LockfileError> {
+    let remote = |url: &str| {
+        if url.starts_with("file:") {
+            Source::Skipped(Skip::LocalTarball)
+        } else {
+            Source::Tarball(url.to_string())
+        }
+    };
+    Ok(match (res.kind.as_deref(), &res.tarball, &res.url) {
+        (None | Some("tarball"), Some(url), _) => remote(url),
+        (None, None, _) => Source::Registry,
+        (Some("binary"), _, Some(url)) => remote(url),
+        (Some("directory"), ..) => Source::Skipped(Skip::Directory),
+        (Some("git"), ..) => Source::Skipped(Skip::Git),
+        (Some("variations"), ..) => {
+            let mut variants = Vec::new();
+            for v in &res.variants {
+                let Some(url) = v.resolution.url.as_ref().or(v.resolution.tarball.as_ref()) else {
+                    continue;
+                };
+                let integrity = v
+                    .resolution
+                    .integrity
+                    .as_deref()
+                    .map(parse_sri)
+                    .transpose()?;
+                let targets = v
+                    .targets
+                    .iter()
+                    .map(|t| Target {
+                        os: t.os.clone(),
+                        cpu: t.cpu.clone(),
+                        libc: t.libc.clone(),
+                    })
+                    .collect();
+                variants.push(Variant {
+                    targets,
+                    url: url.clone(),
+                    integrity,
+                });
+            }
+            Source::Variations(variants)
+        }
+        (Some(other), ..) => Source::Skipped(Skip::Other(other.to_string())),
+    })
 }
 
 /// Splits `name@version` (the name may start with `@scope/`).
@@ -387,81 +541,6 @@ fn find_line(text: &str, section: Option<&str>, key: &str) -> Option<usize> {
         }
     }
     None
-}
-
-#[derive(Deserialize)]
-struct Head {
-    #[serde(rename = "lockfileVersion")]
-    lockfile_version: Option<yaml_serde::Value>,
-}
-
-#[derive(Deserialize)]
-struct Raw {
-    #[serde(default)]
-    importers: Ordered<RawImporter>,
-    #[serde(default)]
-    packages: Ordered<RawPackage>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawImporter {
-    #[serde(default)]
-    dependencies: Ordered<RawDependency>,
-    #[serde(default)]
-    dev_dependencies: Ordered<RawDependency>,
-    #[serde(default)]
-    optional_dependencies: Ordered<RawDependency>,
-}
-
-#[derive(Deserialize)]
-struct RawDependency {
-    version: String,
-}
-
-#[derive(Deserialize)]
-struct RawPackage {
-    resolution: Option<RawResolution>,
-}
-
-#[derive(Deserialize)]
-struct RawResolution {
-    integrity: Option<String>,
-    tarball: Option<String>,
-    #[serde(rename = "type")]
-    kind: Option<String>,
-}
-
-/// A YAML map read in file order; `null` (an empty section) reads as empty.
-struct Ordered<V>(Vec<(String, V)>);
-
-impl<V> Default for Ordered<V> {
-    fn default() -> Self {
-        Ordered(Vec::new())
-    }
-}
-
-impl<'de, V: Deserialize<'de>> Deserialize<'de> for Ordered<V> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V_<V>(PhantomData<V>);
-        impl<'de, V: Deserialize<'de>> Visitor<'de> for V_<V> {
-            type Value = Ordered<V>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a map")
-            }
-            fn visit_unit<E>(self) -> Result<Self::Value, E> {
-                Ok(Ordered::default())
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(0));
-                while let Some((k, v)) = map.next_entry::<String, V>()? {
-                    out.push((k, v));
-                }
-                Ok(Ordered(out))
-            }
-        }
-        d.deserialize_any(V_(PhantomData))
-    }
 }
 
 #[cfg(test)]
@@ -561,7 +640,7 @@ snapshots:
             Source::Tarball("http://127.0.0.1:9/real-c.tgz".into())
         );
         assert_eq!(c.integrity.as_ref().unwrap().to_string(), SHA);
-        assert_eq!(lock.packages[3].source, Source::Unsupported("git".into()));
+        assert_eq!(lock.packages[3].source, Source::Skipped(Skip::Git));
 
         assert_eq!(lock.importers.len(), 2);
         assert_eq!(lock.importers[0].path, ".");
