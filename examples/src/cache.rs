@@ -3,33 +3,92 @@
 //! Layout under the cache root:
 //!
 //! ```text
-//! sha512/ab/cdef…        one verified tarball, named by the hex of its digest (first two
-//! sha1/12/3456…          hex digits as a fan-out directory)
-//! tmp/                   files being written; never visible under a hash name
+//! sha512/ab/cdef…-48213   one verified tarball: the hex of its digest (the first two hex digits
+//! sha1/12/3456…-913       as a fan-out directory), then its size in bytes
+//! tmp/run-<pid>-<n>/      one directory per running process: its partial downloads, and a
+//!                         `lock` file the process holds an exclusive lock on while it lives
 //! ```
 //!
-//! A [`CacheWriter`] writes into `tmp/` while hashing, then on [`CacheWriter::commit`] fsyncs,
-//! verifies the hash and renames the file into place (and fsyncs the directory). A reader that
-//! sees `sha512/ab/cdef…` therefore always sees the whole, verified file; a writer that fails or is
-//! dropped removes its temp file.
+//! # Writing
+//! A [`CacheWriter`] writes into its run's temp directory while hashing; [`CacheWriter::commit`]
+//! checks the hash and renames the file into place. A reader that sees `sha512/ab/cdef…-N`
+//! therefore sees a whole, verified file; a writer that fails or is dropped removes its temp file.
+//!
+//! # Durability without a round trip per file
+//! Nothing is fsynced per file. A `kill -9` loses nothing that was renamed (the data is in the
+//! page cache, which outlives the process); only a crash of the machine can. Two things cover
+//! that case:
+//! - **The size is part of the name.** If the machine dies after a rename reached the disk but
+//!   before the file's data did, the file is found shorter than its name says (file systems such
+//!   as ext4 and XFS extend a file's size only once its data is written). [`Cache::lookup`]
+//!   compares the two with one `stat`, so such a file counts as damaged and is fetched again: a
+//!   hit is cheap but not blind. `--verify` re-hashes every entry for the rest.
+//! - **One `syncfs` per run.** [`Cache::sync`] flushes the whole file system once, after the
+//!   last download, before the run reports success: one barrier instead of an fsync of every
+//!   file and its directory on the hot path.
+//!
+//! # Litter
+//! A killed run leaves its temp directory behind. [`Cache::open`] removes every run directory
+//! whose `lock` it can take (its owner is gone: the kernel drops a lock when its process dies),
+//! and never one a live run holds.
 
 use std::fmt;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tempfile::NamedTempFile;
 
 use crate::integrity::{Algorithm, Hasher, Integrity, Mismatch};
 
-/// Temp files older than this are left by a crashed run and removed by [`Cache::open`].
-const STALE_TEMP: Duration = Duration::from_secs(24 * 60 * 60);
+/// A run directory without a `lock` file younger than this is being set up; older, it is litter.
+const SETUP_GRACE: Duration = Duration::from_secs(60);
+/// Loose temp files directly in `tmp/` (left by an older version) older than this are removed.
+const STALE_TEMP: Duration = Duration::from_secs(60 * 60);
 
-/// A content-addressed cache directory.
+/// A content-addressed cache directory, opened by this process. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Cache {
     root: PathBuf,
+    run: Arc<RunDir>,
+}
+
+/// This process's temp directory, removed when the last [`Cache`] clone is dropped.
+#[derive(Debug)]
+struct RunDir {
+    path: PathBuf,
+    /// Holds the exclusive lock that tells other runs this directory is in use.
+    _lock: fs::File,
+}
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.path);
+    }
+}
+
+/// What the cache holds for one integrity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// A complete entry.
+    Hit {
+        /// Its path.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+    },
+    /// An entry whose file is not the size its name says (cut short by a crash, or tampered
+    /// with): it must be fetched again.
+    Damaged {
+        /// Its path.
+        path: PathBuf,
+        /// The size its name says.
+        size: u64,
+    },
+    /// Nothing.
+    Miss,
 }
 
 /// A failed cache operation, naming the path.
@@ -79,16 +138,29 @@ fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) ->
 }
 
 impl Cache {
-    /// Opens (creating it if needed) the cache at `root` and checks that it is writable.
+    /// Opens (creating it if needed) the cache at `root`: makes this run's temp directory (which
+    /// also checks that the cache is writable) and removes those of runs that are gone.
     pub fn open(root: impl Into<PathBuf>) -> Result<Cache, CacheError> {
         let root = root.into();
-        let cache = Cache { root };
-        let tmp = cache.tmp_dir();
+        let tmp = root.join("tmp");
         fs::create_dir_all(&tmp).map_err(io_err("create the cache directory", &tmp))?;
-        // Probe: the directory may exist but be read-only.
-        NamedTempFile::new_in(&tmp).map_err(io_err("write to the cache directory", &tmp))?;
-        cache.remove_stale_temps();
-        Ok(cache)
+        let run = tempfile::Builder::new()
+            .prefix(&format!("run-{}-", std::process::id()))
+            .tempdir_in(&tmp)
+            .map_err(io_err("write to the cache directory", &tmp))?
+            .keep();
+        let lock_path = run.join("lock");
+        let lock = fs::File::create(&lock_path)
+            .and_then(|f| try_lock(&f).map(|()| f))
+            .map_err(io_err("lock", &lock_path))?;
+        remove_dead_runs(&tmp, &run);
+        Ok(Cache {
+            root,
+            run: Arc::new(RunDir {
+                path: run,
+                _lock: lock,
+            }),
+        })
     }
 
     /// The cache root.
@@ -96,23 +168,59 @@ impl Cache {
         &self.root
     }
 
-    /// Where the content with `integrity` lives: `<root>/<algo>/<hex[..2]>/<hex[2..]>`.
-    pub fn path_of(&self, integrity: &Integrity) -> PathBuf {
+    /// Where the content with `integrity` and `size` bytes lives:
+    /// `<root>/<algo>/<hex[..2]>/<hex[2..]>-<size>`.
+    pub fn path_of(&self, integrity: &Integrity, size: u64) -> PathBuf {
         let hex = integrity.hex();
-        self.root
-            .join(integrity.algorithm().name())
-            .join(&hex[..2])
-            .join(&hex[2..])
+        self.fan_out(integrity)
+            .join(format!("{}-{size}", &hex[2..]))
     }
 
-    /// Whether the content with `integrity` is in the cache (it was verified when stored).
+    fn fan_out(&self, integrity: &Integrity) -> PathBuf {
+        let hex = integrity.hex();
+        self.root.join(integrity.algorithm().name()).join(&hex[..2])
+    }
+
+    /// The entries stored for `integrity`, as `(path, size in the name)`.
+    fn entries(&self, integrity: &Integrity) -> Vec<(PathBuf, u64)> {
+        let hex = integrity.hex();
+        let prefix = format!("{}-", &hex[2..]);
+        let Ok(dir) = fs::read_dir(self.fan_out(integrity)) else {
+            return Vec::new();
+        };
+        dir.flatten()
+            .filter_map(|e| {
+                let name = e.file_name();
+                let size = name.to_str()?.strip_prefix(&prefix)?.parse().ok()?;
+                Some((e.path(), size))
+            })
+            .collect()
+    }
+
+    /// What the cache holds for `integrity`: one directory listing and one `stat`.
+    pub fn lookup(&self, integrity: &Integrity) -> Lookup {
+        let mut found = Lookup::Miss;
+        for (path, size) in self.entries(integrity) {
+            match fs::metadata(&path) {
+                Ok(m) if m.is_file() && m.len() == size => return Lookup::Hit { path, size },
+                Ok(_) => found = Lookup::Damaged { path, size },
+                Err(_) => {}
+            }
+        }
+        found
+    }
+
+    /// Whether a complete entry for `integrity` is in the cache.
     pub fn contains(&self, integrity: &Integrity) -> bool {
-        self.path_of(integrity).is_file()
+        matches!(self.lookup(integrity), Lookup::Hit { .. })
     }
 
-    /// Re-hashes a cached entry: `Ok(false)` if it is missing, `Err` on a mismatch.
+    /// Re-hashes the entry for `integrity`: `Ok(false)` if there is none (or it is damaged),
+    /// `Err` with a mismatch if its content is wrong.
     pub fn verify(&self, integrity: &Integrity) -> Result<bool, CacheError> {
-        let path = self.path_of(integrity);
+        let Lookup::Hit { path, .. } = self.lookup(integrity) else {
+            return Ok(false);
+        };
         let mut file = match fs::File::open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
@@ -126,6 +234,18 @@ impl Cache {
             .map_err(CacheError::Mismatch)
     }
 
+    /// Removes every entry for `integrity` (a damaged or wrong one, before fetching it again).
+    pub fn remove(&self, integrity: &Integrity) -> Result<(), CacheError> {
+        for (path, _) in self.entries(integrity) {
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err("remove", &path)(e)),
+            }
+        }
+        Ok(())
+    }
+
     /// Starts writing one entry. With `expected`, the content must hash to it; without, it is
     /// stored under its sha512.
     pub fn writer(&self, expected: Option<&Integrity>) -> Result<CacheWriter, CacheError> {
@@ -133,8 +253,8 @@ impl Cache {
         let file = tempfile::Builder::new()
             .prefix("fetch-")
             .suffix(".tmp")
-            .tempfile_in(&tmp)
-            .map_err(io_err("create a temp file in", &tmp))?;
+            .tempfile_in(tmp)
+            .map_err(io_err("create a temp file in", tmp))?;
         let algorithm = expected.map_or(Algorithm::Sha512, Integrity::algorithm);
         Ok(CacheWriter {
             cache: self.clone(),
@@ -145,24 +265,72 @@ impl Cache {
         })
     }
 
-    /// The directory temp files are written in (inside the root, so renames are atomic).
-    pub fn tmp_dir(&self) -> PathBuf {
-        self.root.join("tmp")
+    /// This run's temp directory (inside the root, so renames are atomic).
+    pub fn tmp_dir(&self) -> &Path {
+        &self.run.path
     }
 
-    fn remove_stale_temps(&self) {
-        let Ok(entries) = fs::read_dir(self.tmp_dir()) else {
-            return;
-        };
-        let now = SystemTime::now();
-        for entry in entries.flatten() {
-            let old = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| now.duration_since(t).unwrap_or_default() > STALE_TEMP);
-            if old {
-                let _ = fs::remove_file(entry.path());
+    /// Makes everything written so far durable: one `syncfs` of the cache's file system (an
+    /// `fsync` of the root elsewhere). Blocking: call it from a blocking context.
+    pub fn sync(&self) -> Result<(), CacheError> {
+        let dir = fs::File::open(&self.root).map_err(io_err("open", &self.root))?;
+        #[cfg(target_os = "linux")]
+        rustix::fs::syncfs(&dir)
+            .map_err(io::Error::from)
+            .map_err(io_err("sync the file system of", &self.root))?;
+        #[cfg(not(target_os = "linux"))]
+        dir.sync_all().map_err(io_err("fsync", &self.root))?;
+        Ok(())
+    }
+}
+
+/// Takes an exclusive lock on `file` without waiting (`flock`; the kernel drops it when the
+/// process ends, however it ends).
+fn try_lock(file: &fs::File) -> io::Result<()> {
+    #[cfg(unix)]
+    rustix::fs::flock(file, rustix::fs::FlockOperation::NonBlockingLockExclusive)?;
+    #[cfg(not(unix))]
+    let _ = file;
+    Ok(())
+}
+
+/// Removes the run directories in `tmp` whose owner is gone (their lock is free), and loose
+/// temp files of an older layout.
+fn remove_dead_runs(tmp: &Path, own: &Path) {
+    let Ok(entries) = fs::read_dir(tmp) else {
+        return;
+    };
+    let now = SystemTime::now();
+    let age = |m: &fs::Metadata| {
+        m.modified()
+            .ok()
+            .and_then(|t| now.duration_since(t).ok())
+            .unwrap_or_default()
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path == own {
+            continue;
+        }
+        let Ok(meta) = entry.metadata() else { continue };
+        if !meta.is_dir() {
+            if age(&meta) > STALE_TEMP {
+                let _ = fs::remove_file(&path);
             }
+            continue;
+        }
+        match fs::File::open(path.join("lock")) {
+            // Taking the lock proves the owner is gone; holding it while removing keeps a
+            // second cleaner from racing on the same directory.
+            Ok(lock) => {
+                if try_lock(&lock).is_ok() {
+                    let _ = fs::remove_dir_all(&path);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound && age(&meta) > SETUP_GRACE => {
+                let _ = fs::remove_dir_all(&path);
+            }
+            Err(_) => {}
         }
     }
 }
@@ -206,9 +374,10 @@ impl CacheWriter {
         self.bytes
     }
 
-    /// Flushes and fsyncs the temp file, checks the hash, and renames the file into place.
+    /// Checks the hash and renames the temp file into place (replacing any damaged entry of
+    /// the same content). Not fsynced: see the module docs for durability.
     ///
-    /// Blocking (fsync): call it from a blocking context, e.g. `smol::unblock`.
+    /// Blocking (file system calls): call it from a blocking context, e.g. `smol::unblock`.
     pub fn commit(self) -> Result<Stored, CacheError> {
         let CacheWriter {
             cache,
@@ -229,15 +398,18 @@ impl CacheWriter {
         }
         let temp = file.path().to_path_buf();
         file.flush().map_err(io_err("write", &temp))?;
-        file.as_file().sync_all().map_err(io_err("fsync", &temp))?;
         set_readable(file.as_file()).map_err(io_err("set permissions of", &temp))?;
 
-        let path = cache.path_of(&actual);
+        let path = cache.path_of(&actual, bytes);
+        for (other, _) in cache.entries(&actual) {
+            if other != path {
+                let _ = fs::remove_file(other);
+            }
+        }
         let dir = path.parent().unwrap_or(cache.root());
         fs::create_dir_all(dir).map_err(io_err("create directory", dir))?;
         file.persist(&path)
             .map_err(|e| io_err("rename the temp file to", &path)(e.error))?;
-        sync_dir(dir).map_err(io_err("fsync directory", dir))?;
         Ok(Stored {
             integrity: actual,
             path,
@@ -258,15 +430,6 @@ fn set_readable(file: &fs::File) -> io::Result<()> {
     Ok(())
 }
 
-/// Makes a rename durable: fsync the directory holding the new name (Unix only).
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    #[cfg(unix)]
-    fs::File::open(dir)?.sync_all()?;
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
-}
-
 struct VerifierWriter<'a>(&'a mut crate::integrity::Verifier);
 
 impl Write for VerifierWriter<'_> {
@@ -283,24 +446,32 @@ impl Write for VerifierWriter<'_> {
 mod tests {
     use super::*;
 
+    /// Every file under `dir`, except run directories' `lock` files.
     fn entries(dir: &Path) -> Vec<PathBuf> {
         let mut out = Vec::new();
         for e in fs::read_dir(dir).unwrap().flatten() {
             if e.file_type().unwrap().is_dir() {
                 out.extend(entries(&e.path()));
-            } else {
+            } else if e.file_name() != "lock" {
                 out.push(e.path());
             }
         }
         out
     }
 
+    fn store(cache: &Cache, bytes: &[u8]) -> Stored {
+        let want = Integrity::compute(Algorithm::Sha512, bytes);
+        let mut w = cache.writer(Some(&want)).unwrap();
+        w.write(bytes).unwrap();
+        w.commit().unwrap()
+    }
+
     #[test]
-    fn stores_by_hash_and_verifies() {
+    fn stores_by_hash_and_size_and_verifies() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::open(dir.path().join("c")).unwrap();
         let want = Integrity::compute(Algorithm::Sha512, b"tarball bytes");
-        assert!(!cache.contains(&want));
+        assert_eq!(cache.lookup(&want), Lookup::Miss);
         let mut w = cache.writer(Some(&want)).unwrap();
         w.write(b"tarball ").unwrap();
         w.write(b"bytes").unwrap();
@@ -310,16 +481,50 @@ mod tests {
         assert!(cache.contains(&want));
         assert!(cache.verify(&want).unwrap());
         let hex = want.hex();
-        let expected = dir.path().join("c/sha512").join(&hex[..2]).join(&hex[2..]);
+        let expected = dir
+            .path()
+            .join("c/sha512")
+            .join(&hex[..2])
+            .join(format!("{}-13", &hex[2..]));
         assert_eq!(stored.path, expected);
+        assert_eq!(
+            cache.lookup(&want),
+            Lookup::Hit {
+                path: expected.clone(),
+                size: 13
+            }
+        );
         assert_eq!(fs::read(&expected).unwrap(), b"tarball bytes");
-        assert!(entries(&cache.tmp_dir()).is_empty());
+        assert!(entries(cache.tmp_dir()).is_empty());
 
         // Writing the same content again is harmless.
-        let mut w = cache.writer(Some(&want)).unwrap();
-        w.write(b"tarball bytes").unwrap();
-        w.commit().unwrap();
+        store(&cache, b"tarball bytes");
         assert_eq!(entries(cache.root()).len(), 1);
+        cache.sync().unwrap();
+    }
+
+    #[test]
+    fn a_file_of_the_wrong_size_is_damaged() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let stored = store(&cache, b"0123456789");
+        // Cut short, as a crash between rename and write-back leaves it.
+        fs::write(&stored.path, b"01234").unwrap();
+        assert_eq!(
+            cache.lookup(&stored.integrity),
+            Lookup::Damaged {
+                path: stored.path.clone(),
+                size: 10
+            }
+        );
+        assert!(!cache.contains(&stored.integrity));
+        assert!(!cache.verify(&stored.integrity).unwrap());
+        // Storing it again replaces the damaged file.
+        store(&cache, b"0123456789");
+        assert!(cache.contains(&stored.integrity));
+        assert_eq!(fs::read(&stored.path).unwrap(), b"0123456789");
+        cache.remove(&stored.integrity).unwrap();
+        assert_eq!(cache.lookup(&stored.integrity), Lookup::Miss);
     }
 
     #[test]
@@ -363,14 +568,43 @@ mod tests {
     fn verify_detects_tampering() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::open(dir.path()).unwrap();
-        let want = Integrity::compute(Algorithm::Sha512, b"abc");
-        let mut w = cache.writer(Some(&want)).unwrap();
-        w.write(b"abc").unwrap();
-        let stored = w.commit().unwrap();
+        let stored = store(&cache, b"abc");
         fs::write(&stored.path, b"abd").unwrap();
-        assert!(matches!(cache.verify(&want), Err(CacheError::Mismatch(_))));
+        assert!(matches!(
+            cache.verify(&stored.integrity),
+            Err(CacheError::Mismatch(_))
+        ));
         let other = Integrity::compute(Algorithm::Sha512, b"zzz");
         assert!(!cache.verify(&other).unwrap());
+    }
+
+    #[test]
+    fn temp_dirs_of_dead_runs_are_removed_live_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = Cache::open(dir.path()).unwrap();
+        let mut w = live.writer(None).unwrap();
+        w.write(b"partial").unwrap();
+        // A run killed mid-download: its directory and partial file, its lock free.
+        let dead = dir.path().join("tmp/run-1-dead");
+        fs::create_dir_all(&dead).unwrap();
+        fs::write(dead.join("lock"), b"").unwrap();
+        fs::write(dead.join("fetch-x.tmp"), b"partial").unwrap();
+
+        let second = Cache::open(dir.path()).unwrap();
+        assert!(!dead.exists(), "the dead run's litter is gone");
+        assert!(live.tmp_dir().exists(), "the live run's directory stays");
+        assert_eq!(entries(live.tmp_dir()).len(), 1);
+        assert_ne!(live.tmp_dir(), second.tmp_dir());
+
+        // Closing a run removes its directory.
+        let own = second.tmp_dir().to_path_buf();
+        drop(second);
+        assert!(!own.exists());
+        drop(w);
+        let live_dir = live.tmp_dir().to_path_buf();
+        drop(live);
+        assert!(!live_dir.exists());
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
     }
 
     #[test]

@@ -1,307 +1,427 @@
-//! Which registry to download from, and the tarball URL of a package.
+//! npm's configuration, read the way npm and pnpm read it.
 //!
-//! The registry is never built in: it comes from, in order, `--registry`, the environment
-//! (`npm_config_registry`, then `NPM_CONFIG_REGISTRY`), the `registry=` line of `./.npmrc`, then of
-//! `~/.npmrc`. `@scope:registry=` lines give a registry for one scope. Without any, fetching
-//! stops with [`ConfigError::NoRegistry`].
+//! Layers, highest precedence first (the first layer that sets a key wins):
+//!
+//! 1. command-line flags (`--registry`);
+//! 2. `npm_config_*` environment variables, the prefix in any case (`npm_config_fetch_retries`
+//!    is `fetch-retries`; `npm_config_//host/:_authToken` keeps its key);
+//! 3. the project's `.npmrc`, next to the lockfile;
+//! 4. the user's: `$npm_config_userconfig` (or `userconfig=` in a layer above), else
+//!    `~/.npmrc`;
+//! 5. the global one: `$npm_config_globalconfig` (or `globalconfig=`), else
+//!    `$PREFIX/etc/npmrc`, the prefix being `prefix=` / `$npm_config_prefix`, else `$PREFIX`, else
+//!    node's install: the directory above the `bin/` holding `node` on `PATH`.
+//!
+//! Keys read: `registry`, `@scope:registry`, per-registry credentials ([`Auth`]), `cafile`, `ca`,
+//! `strict-ssl`, `https-proxy`, `proxy`, `noproxy` ([`Network`]), `network-concurrency`,
+//! `fetch-retries`, `fetch-retry-mintimeout`, `fetch-retry-maxtimeout` ([`FetchSettings`]).
+//! `${VAR}` is expanded in files (see [`npmrc`]). Credentials are never printed: [`Auth`] and
+//! [`Network`] hide them from `Debug`, and [`Auth::redact`] scrubs them from messages.
+//!
+//! Everything is read from a [`Sources`] (flags, an [`Env`] map, the project directory), so tests
+//! never touch the real home directory or process environment.
 
-use std::fmt;
-use std::io;
+mod auth;
+mod env;
+mod error;
+mod network;
+pub mod npmrc;
+mod registry;
+
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use crate::lockfile::{Package, Source};
+pub use auth::{Auth, nerf_of_url, redact_userinfo, token_key};
+pub use env::Env;
+pub use error::ConfigError;
+pub use network::Network;
+pub use registry::Registry;
 
-/// Environment variables read for the registry, in order.
-pub const REGISTRY_ENV: [&str; 2] = ["npm_config_registry", "NPM_CONFIG_REGISTRY"];
+use npmrc::{Entry, Value};
 
-/// The resolved registry configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Registry {
-    url: String,
+/// Where the configuration is read from.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// `--registry`, if given.
+    pub registry_flag: Option<String>,
+    /// The environment.
+    pub env: Env,
+    /// The project directory (the lockfile's), whose `.npmrc` is the project layer.
+    pub project_dir: PathBuf,
+}
+
+/// The download settings of npm's config; `None` where unset (the CLI's defaults apply).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FetchSettings {
+    /// `network-concurrency`: downloads at once.
+    pub network_concurrency: Option<usize>,
+    /// `fetch-retries`: retries after the first attempt.
+    pub fetch_retries: Option<u32>,
+    /// `fetch-retry-mintimeout`: the first retry's delay.
+    pub fetch_retry_mintimeout: Option<Duration>,
+    /// `fetch-retry-maxtimeout`: the longest delay between attempts.
+    pub fetch_retry_maxtimeout: Option<Duration>,
+}
+
+/// One layer: where it comes from and its settings.
+#[derive(Debug, Clone)]
+struct Layer {
+    /// `--registry`, `environment`, or the file's path.
     origin: String,
-    scopes: Vec<(String, String)>,
+    /// The file's directory (relative paths in it are resolved from there).
+    dir: Option<PathBuf>,
+    entries: Vec<Entry>,
 }
 
-/// Why no usable registry was found.
-#[derive(Debug)]
-pub enum ConfigError {
-    /// Nothing configured a registry.
-    NoRegistry {
-        /// The `.npmrc` files that were looked at.
-        searched: Vec<PathBuf>,
-    },
-    /// A configured value is not an `http://` or `https://` URL.
-    InvalidRegistry {
-        /// The value.
-        url: String,
-        /// Where it came from.
-        origin: String,
-    },
-    /// An `.npmrc` exists but could not be read.
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: io::Error,
-    },
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConfigError::NoRegistry { searched } => {
-                f.write_str(
-                    "no registry configured: pass --registry URL, set npm_config_registry, or add a `registry=URL` line to ",
-                )?;
-                let files: Vec<String> = searched.iter().map(|p| p.display().to_string()).collect();
-                f.write_str(&files.join(" or "))
+impl Layer {
+    fn origin_of(&self, entry: &Entry) -> String {
+        match (&self.dir, entry.line) {
+            (Some(_), line) if line > 0 => format!("{}:{line}", self.origin),
+            _ if self.origin == "environment" => {
+                format!("$npm_config_{}", entry.key.replace('-', "_"))
             }
-            ConfigError::InvalidRegistry { url, origin } => write!(
-                f,
-                "registry `{url}` (from {origin}) is not an http:// or https:// URL"
-            ),
-            ConfigError::Read { path, source } => {
-                write!(f, "cannot read {}: {source}", path.display())
-            }
+            _ => self.origin.clone(),
         }
     }
 }
 
-impl std::error::Error for ConfigError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ConfigError::Read { source, .. } => Some(source),
-            _ => None,
-        }
-    }
+/// The configuration in force.
+#[derive(Debug, Clone)]
+pub struct Config {
+    layers: Vec<Layer>,
+    searched: Vec<PathBuf>,
+    /// The registries, if any is configured.
+    pub registry: Option<Registry>,
+    /// Per-registry credentials.
+    pub auth: Auth,
+    /// Trust and proxies.
+    pub network: Network,
+    /// Concurrency and retries.
+    pub fetch: FetchSettings,
+    /// Things worth telling the user (an unset `${VAR}`, an unscoped token).
+    pub warnings: Vec<String>,
 }
 
-impl Registry {
-    /// A registry at `url` (a trailing slash is dropped); `origin` says where it was configured.
-    pub fn new(url: &str, origin: impl Into<String>) -> Result<Registry, ConfigError> {
-        let origin = origin.into();
-        let url = normalize(url, &origin)?;
-        Ok(Registry {
-            url,
-            origin,
-            scopes: Vec::new(),
+impl Config {
+    /// Reads the real flags, the process environment and the config files of `project_dir`.
+    pub fn load_from_process(
+        registry_flag: Option<&str>,
+        project_dir: &Path,
+    ) -> Result<Config, ConfigError> {
+        Config::load(&Sources {
+            registry_flag: registry_flag.map(String::from),
+            env: Env::from_process(),
+            project_dir: project_dir.to_path_buf(),
         })
     }
 
-    /// Resolves the registry from the real flag, environment, `./.npmrc` and `~/.npmrc`.
-    pub fn resolve(flag: Option<&str>) -> Result<Registry, ConfigError> {
-        let mut npmrcs = vec![PathBuf::from(".npmrc")];
-        let home = std::env::var_os("HOME").or_else(|| std::env::var_os("USERPROFILE"));
-        if let Some(home) = home.filter(|h| !h.is_empty()) {
-            npmrcs.push(Path::new(&home).join(".npmrc"));
+    /// Reads every layer from `sources`.
+    pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
+        let env = &sources.env;
+        let mut warnings = Vec::new();
+        let mut layers = Vec::new();
+        if let Some(url) = sources
+            .registry_flag
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())
+        {
+            layers.push(Layer {
+                origin: "--registry".into(),
+                dir: None,
+                entries: vec![Entry {
+                    key: "registry".into(),
+                    value: Value::One(url.to_string()),
+                    line: 0,
+                }],
+            });
         }
-        Registry::resolve_from(flag, |name| std::env::var(name).ok(), &npmrcs)
-    }
+        layers.push(Layer {
+            origin: "environment".into(),
+            dir: None,
+            entries: env
+                .npm_config()
+                .into_iter()
+                .map(|(key, value)| Entry {
+                    key,
+                    value: Value::One(value),
+                    line: 0,
+                })
+                .collect(),
+        });
 
-    /// Resolves from explicit sources (for tests and embedding): the flag, an environment lookup,
-    /// and `.npmrc` files in order of precedence (missing ones are skipped).
-    pub fn resolve_from(
-        flag: Option<&str>,
-        env: impl Fn(&str) -> Option<String>,
-        npmrcs: &[PathBuf],
-    ) -> Result<Registry, ConfigError> {
-        let mut scopes: Vec<(String, String)> = Vec::new();
-        let mut found: Option<Registry> = None;
-        if let Some(url) = flag.filter(|u| !u.trim().is_empty()) {
-            found = Some(Registry::new(url, "--registry")?);
+        let mut searched = Vec::new();
+        let project = sources.project_dir.join(".npmrc");
+        read_layer(&project, env, &mut layers, &mut searched, &mut warnings)?;
+
+        let home = env
+            .non_empty("HOME")
+            .or_else(|| env.non_empty("USERPROFILE"));
+        let user = match lookup(&layers, "userconfig") {
+            Some((v, layer)) => Some(resolve_path(v.as_str(), layer, home)),
+            None => home.map(|h| Path::new(h).join(".npmrc")),
+        };
+        if let Some(user) = user {
+            read_layer(&user, env, &mut layers, &mut searched, &mut warnings)?;
         }
-        if found.is_none() {
-            for name in REGISTRY_ENV {
-                if let Some(url) = env(name).filter(|u| !u.trim().is_empty()) {
-                    found = Some(Registry::new(&url, format!("${name}"))?);
-                    break;
+
+        let global = match lookup(&layers, "globalconfig") {
+            Some((v, layer)) => Some(resolve_path(v.as_str(), layer, home)),
+            None => global_prefix(&layers, env, home).map(|p| p.join("etc").join("npmrc")),
+        };
+        if let Some(global) = global {
+            read_layer(&global, env, &mut layers, &mut searched, &mut warnings)?;
+        }
+
+        for layer in &layers {
+            for entry in &layer.entries {
+                if matches!(entry.key.as_str(), "_authToken" | "_auth" | "_password") {
+                    warnings.push(format!(
+                        "{}: `{}` must be scoped to a registry, as `//host/:{}`; ignored",
+                        layer.origin_of(entry),
+                        entry.key,
+                        entry.key
+                    ));
                 }
             }
         }
-        for path in npmrcs {
-            let text = match std::fs::read_to_string(path) {
-                Ok(t) => t,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(source) => {
-                    return Err(ConfigError::Read {
-                        path: path.clone(),
-                        source,
+
+        let mut config = Config {
+            layers,
+            searched,
+            registry: None,
+            auth: Auth::default(),
+            network: Network::default(),
+            fetch: FetchSettings::default(),
+            warnings,
+        };
+        config.registry = config.read_registry()?;
+        config.auth = Auth::from_settings(
+            config
+                .layers
+                .iter()
+                .flat_map(|l| &l.entries)
+                .map(|e| (e.key.as_str(), e.value.as_str())),
+        );
+        config.network = config.read_network(home)?;
+        config.fetch = FetchSettings {
+            network_concurrency: config.number("network-concurrency", 1)?,
+            fetch_retries: config.number("fetch-retries", 0)?,
+            fetch_retry_mintimeout: config
+                .number::<u64>("fetch-retry-mintimeout", 0)?
+                .map(Duration::from_millis),
+            fetch_retry_maxtimeout: config
+                .number::<u64>("fetch-retry-maxtimeout", 0)?
+                .map(Duration::from_millis),
+        };
+        Ok(config)
+    }
+
+    /// The registries, or [`ConfigError::NoRegistry`] naming the files looked at.
+    pub fn require_registry(&self) -> Result<&Registry, ConfigError> {
+        self.registry
+            .as_ref()
+            .ok_or_else(|| ConfigError::NoRegistry {
+                searched: self.searched.clone(),
+            })
+    }
+
+    /// The config files looked at, highest precedence first.
+    pub fn searched(&self) -> &[PathBuf] {
+        &self.searched
+    }
+
+    /// The value of `key` and where it was set (`path:line`, `$npm_config_…`, `--registry`).
+    pub fn get(&self, key: &str) -> Option<(&str, String)> {
+        let (entry, layer) = self.entry(key)?;
+        Some((entry.value.as_str(), layer.origin_of(entry)))
+    }
+
+    /// The key that would carry the credentials for `url`: `//host/path/:_authToken` of the
+    /// configured registry serving it (the longest prefix), else of its host.
+    pub fn credentials_key(&self, url: &str) -> String {
+        let registry = self.registry.iter().flat_map(Registry::urls).filter(|r| {
+            let (Some(r), Some(u)) = (nerf_of_url(r), nerf_of_url(url)) else {
+                return false;
+            };
+            u == r || u.starts_with(&format!("{r}/"))
+        });
+        match registry.max_by_key(|r| r.len()) {
+            Some(r) => token_key(r),
+            None => {
+                let nerf = nerf_of_url(url).unwrap_or_default();
+                let host = nerf.trim_start_matches('/').split('/').next().unwrap_or("");
+                format!("//{host}/:_authToken")
+            }
+        }
+    }
+
+    fn entry(&self, key: &str) -> Option<(&Entry, &Layer)> {
+        self.layers
+            .iter()
+            .find_map(|l| l.entries.iter().find(|e| e.key == key).map(|e| (e, l)))
+    }
+
+    fn read_registry(&self) -> Result<Option<Registry>, ConfigError> {
+        let Some((entry, layer)) = self.entry("registry") else {
+            return Ok(None);
+        };
+        let mut registry = Registry::new(entry.value.as_str(), layer.origin_of(entry))?;
+        for layer in &self.layers {
+            for entry in &layer.entries {
+                if let Some(scope) = entry.key.strip_suffix(":registry")
+                    && scope.starts_with('@')
+                    && !scope.contains('/')
+                {
+                    registry = registry.with_scope(
+                        scope,
+                        entry.value.as_str(),
+                        &layer.origin_of(entry),
+                    )?;
+                }
+            }
+        }
+        Ok(Some(registry))
+    }
+
+    fn read_network(&self, home: Option<&str>) -> Result<Network, ConfigError> {
+        let text = |key: &str| {
+            self.entry(key)
+                .map(|(e, _)| e.value.as_str().trim().to_string())
+                .filter(|v| !v.is_empty() && v != "null")
+        };
+        let mut network = Network::default();
+        if let Some((entry, layer)) = self.entry("cafile")
+            && !matches!(entry.value.as_str().trim(), "" | "null")
+        {
+            let path = resolve_path(entry.value.as_str(), layer, home);
+            if let Err(source) = std::fs::metadata(&path) {
+                return Err(ConfigError::Read { path, source });
+            }
+            network.cafiles.push(path);
+        }
+        if let Some((entry, _)) = self.entry("ca") {
+            network.ca = entry
+                .value
+                .to_list()
+                .into_iter()
+                .filter(|c| !c.trim().is_empty() && c != "null")
+                .collect();
+        }
+        if let Some((entry, layer)) = self.entry("strict-ssl") {
+            network.strict_ssl = match entry.value.as_str().trim() {
+                "true" | "" => true,
+                "false" => false,
+                other => {
+                    return Err(ConfigError::Invalid {
+                        key: entry.key.clone(),
+                        value: other.to_string(),
+                        origin: layer.origin_of(entry),
+                        expected: "true or false",
                     });
                 }
             };
-            let origin = path.display().to_string();
-            for (key, value) in npmrc_entries(&text) {
-                if key == "registry" && found.is_none() {
-                    found = Some(Registry::new(value, origin.as_str())?);
-                } else if let Some(scope) = key.strip_suffix(":registry")
-                    && scope.starts_with('@')
-                    && !scopes.iter().any(|(s, _)| s == scope)
-                {
-                    scopes.push((scope.to_string(), normalize(value, &origin)?));
-                }
-            }
         }
-        let mut registry = found.ok_or_else(|| ConfigError::NoRegistry {
-            searched: npmrcs.to_vec(),
-        })?;
-        registry.scopes = scopes;
-        Ok(registry)
+        network.https_proxy = text("https-proxy");
+        network.proxy = text("proxy");
+        network.noproxy = self
+            .entry("noproxy")
+            .map(|(e, _)| e.value.to_list().join(","))
+            .filter(|v| !v.trim().is_empty() && v != "null");
+        Ok(network)
     }
 
-    /// The registry URL, without trailing slash.
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
-    /// Where the URL was configured (`--registry`, `$npm_config_registry`, a file path).
-    pub fn origin(&self) -> &str {
-        &self.origin
-    }
-
-    /// The registry for package `name` (its scope's, if one is configured).
-    pub fn for_package(&self, name: &str) -> &str {
-        if let Some((scope, _)) = name.split_once('/')
-            && let Some((_, url)) = self.scopes.iter().find(|(s, _)| s == scope)
-        {
-            return url;
-        }
-        &self.url
-    }
-
-    /// `{registry}/{name}/-/{unscoped-name}-{version}.tgz`.
-    pub fn tarball_url(&self, name: &str, version: &str) -> String {
-        let unscoped = name.rsplit('/').next().unwrap_or(name);
-        format!(
-            "{}/{name}/-/{unscoped}-{version}.tgz",
-            self.for_package(name)
-        )
-    }
-
-    /// Where `package`'s tarball is: `resolution.tarball` if the lockfile gives one, else the
-    /// registry URL. `None` for resolutions that cannot be fetched (git, directory).
-    pub fn package_url(&self, package: &Package) -> Option<String> {
-        match &package.source {
-            Source::Registry => Some(self.tarball_url(&package.name, &package.version)),
-            Source::Tarball(url) => Some(url.clone()),
-            Source::Variations(_) | Source::Skipped(_) => None,
+    fn number<T: std::str::FromStr + PartialOrd + From<u8>>(
+        &self,
+        key: &str,
+        min: u8,
+    ) -> Result<Option<T>, ConfigError> {
+        let Some((entry, layer)) = self.entry(key) else {
+            return Ok(None);
+        };
+        match entry.value.as_str().trim().parse::<T>() {
+            Ok(n) if n >= T::from(min) => Ok(Some(n)),
+            _ => Err(ConfigError::Invalid {
+                key: key.to_string(),
+                value: entry.value.as_str().to_string(),
+                origin: layer.origin_of(entry),
+                expected: if min == 0 {
+                    "a whole number"
+                } else {
+                    "a whole number of at least 1"
+                },
+            }),
         }
     }
 }
 
-fn normalize(url: &str, origin: &str) -> Result<String, ConfigError> {
-    let trimmed = url.trim().trim_matches(['"', '\'']).trim_end_matches('/');
-    let scheme_ok = ["http://", "https://"]
-        .iter()
-        .any(|s| trimmed.len() > s.len() && trimmed[..s.len()].eq_ignore_ascii_case(s));
-    if !scheme_ok {
-        return Err(ConfigError::InvalidRegistry {
-            url: url.to_string(),
-            origin: origin.to_string(),
-        });
-    }
-    Ok(trimmed.to_string())
-}
-
-/// `key=value` lines of an `.npmrc`, without comments (`#`, `;`) and blank lines.
-fn npmrc_entries(text: &str) -> impl Iterator<Item = (&str, &str)> {
-    text.lines().filter_map(|line| {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
-            return None;
-        }
-        let (key, value) = line.split_once('=')?;
-        Some((key.trim(), value.trim()))
+/// The first layer's value of `key`.
+fn lookup<'a>(layers: &'a [Layer], key: &str) -> Option<(&'a Value, &'a Layer)> {
+    layers.iter().find_map(|l| {
+        l.entries
+            .iter()
+            .find(|e| e.key == key && !e.value.as_str().trim().is_empty())
+            .map(|e| (&e.value, l))
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn no_env(_: &str) -> Option<String> {
-        None
+/// npm's global prefix: `prefix=` in a layer read so far, else `$PREFIX`, else the directory
+/// above the `bin/` holding `node` on `PATH`.
+fn global_prefix(layers: &[Layer], env: &Env, home: Option<&str>) -> Option<PathBuf> {
+    if let Some((value, layer)) = lookup(layers, "prefix") {
+        return Some(resolve_path(value.as_str(), layer, home));
     }
-
-    #[test]
-    fn flag_wins_then_env_then_files() {
-        let dir = tempfile::tempdir().unwrap();
-        let local = dir.path().join("local.npmrc");
-        let home = dir.path().join("home.npmrc");
-        std::fs::write(&local, "; comment\nregistry = http://127.0.0.1:1/local/\n").unwrap();
-        std::fs::write(&home, "registry=http://127.0.0.1:2/home\n").unwrap();
-        let files = [local.clone(), home.clone()];
-        let env =
-            |name: &str| (name == "NPM_CONFIG_REGISTRY").then(|| "http://127.0.0.1:3/".into());
-
-        let r = Registry::resolve_from(Some("http://127.0.0.1:4//"), env, &files).unwrap();
-        assert_eq!((r.url(), r.origin()), ("http://127.0.0.1:4", "--registry"));
-        let r = Registry::resolve_from(None, env, &files).unwrap();
-        assert_eq!(
-            (r.url(), r.origin()),
-            ("http://127.0.0.1:3", "$NPM_CONFIG_REGISTRY")
-        );
-        let lower =
-            |name: &str| (name == "npm_config_registry").then(|| "http://127.0.0.1:5".into());
-        assert_eq!(
-            Registry::resolve_from(None, lower, &files).unwrap().url(),
-            "http://127.0.0.1:5"
-        );
-        let r = Registry::resolve_from(None, no_env, &files).unwrap();
-        assert_eq!(r.url(), "http://127.0.0.1:1/local");
-        assert_eq!(r.origin(), local.display().to_string());
-        let r = Registry::resolve_from(None, no_env, &files[1..]).unwrap();
-        assert_eq!(r.url(), "http://127.0.0.1:2/home");
+    if let Some(prefix) = env.non_empty("PREFIX") {
+        return Some(PathBuf::from(prefix));
     }
+    let node = env.which("node")?;
+    let node = std::fs::canonicalize(&node).unwrap_or(node);
+    Some(node.parent()?.parent()?.to_path_buf())
+}
 
-    #[test]
-    fn nothing_configured_is_a_clear_error() {
-        let files = [PathBuf::from("/nonexistent/.npmrc")];
-        let err = Registry::resolve_from(None, no_env, &files).unwrap_err();
-        assert!(matches!(err, ConfigError::NoRegistry { .. }));
-        let msg = err.to_string();
-        assert!(
-            msg.starts_with("no registry configured: pass --registry URL"),
-            "{msg}"
-        );
-        assert!(msg.contains("/nonexistent/.npmrc"), "{msg}");
-
-        let err = Registry::resolve_from(Some("127.0.0.1:1"), no_env, &[]).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "registry `127.0.0.1:1` (from --registry) is not an http:// or https:// URL"
-        );
+/// A path setting: `~/` is the home directory; a relative path is relative to the file that
+/// set it (or the working directory for flags and the environment).
+fn resolve_path(value: &str, layer: &Layer, home: Option<&str>) -> PathBuf {
+    let value = value.trim();
+    if let (Some(rest), Some(home)) = (value.strip_prefix("~/"), home) {
+        return Path::new(home).join(rest);
     }
-
-    #[test]
-    fn tarball_urls() {
-        let r = Registry::new("http://127.0.0.1:9/npm/", "test").unwrap();
-        assert_eq!(
-            r.tarball_url("left-pad", "1.3.0"),
-            "http://127.0.0.1:9/npm/left-pad/-/left-pad-1.3.0.tgz"
-        );
-        assert_eq!(
-            r.tarball_url("@s/core", "7.0.0"),
-            "http://127.0.0.1:9/npm/@s/core/-/core-7.0.0.tgz"
-        );
-    }
-
-    #[test]
-    fn scoped_registries() {
-        let dir = tempfile::tempdir().unwrap();
-        let rc = dir.path().join(".npmrc");
-        std::fs::write(
-            &rc,
-            "@corp:registry=http://127.0.0.1:7/corp/\nregistry=http://127.0.0.1:8\n",
-        )
-        .unwrap();
-        let r = Registry::resolve_from(None, no_env, &[rc]).unwrap();
-        assert_eq!(
-            r.tarball_url("@corp/x", "1.0.0"),
-            "http://127.0.0.1:7/corp/@corp/x/-/x-1.0.0.tgz"
-        );
-        assert_eq!(
-            r.tarball_url("@other/x", "1.0.0"),
-            "http://127.0.0.1:8/@other/x/-/x-1.0.0.tgz"
-        );
+    match &layer.dir {
+        Some(dir) => dir.join(value),
+        None => PathBuf::from(value),
     }
 }
+
+/// Reads one config file into a layer (a missing file adds nothing).
+fn read_layer(
+    path: &Path,
+    env: &Env,
+    layers: &mut Vec<Layer>,
+    searched: &mut Vec<PathBuf>,
+    warnings: &mut Vec<String>,
+) -> Result<(), ConfigError> {
+    if searched.iter().any(|p| p == path) {
+        return Ok(());
+    }
+    searched.push(path.to_path_buf());
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let origin = path.display().to_string();
+    let entries = npmrc::parse(&text, env, &origin, warnings);
+    layers.push(Layer {
+        origin,
+        dir: path.parent().map(Path::to_path_buf),
+        entries,
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

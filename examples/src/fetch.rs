@@ -1,25 +1,31 @@
 //! The `fetch` command: fill the content-addressed cache from a pnpm v9 lockfile.
 //!
-//! 1. Read the lockfile; resolve the registry (see [`crate::config`]); open the cache.
-//! 2. Every package whose integrity is already in the cache counts as `cached`; the others are
-//!    **prefetched** on a [`Scheduler`] (smol, [`SmolRuntime`]) at once, like a resolver would.
-//! 3. Then the importers' direct dependencies are **demanded**, then the rest: a demand on a queued
-//!    prefetch promotes it, so the direct dependencies overtake the speculative queue.
+//! 1. Read the lockfile and npm's configuration (see [`crate::config`]); open the cache.
+//! 2. Plan: packages for other platforms (see [`crate::platform`]) and those with nothing to
+//!    download (local directories, git repositories) are skipped; those whose file is in the cache
+//!    (at the size its name says; re-hashed with `--verify`) count as cached.
+//! 3. Every other package is **prefetched** on a [`Scheduler`] (smol, [`SmolRuntime`]) at once, like
+//!    a resolver would; then the importers' direct dependencies are **demanded**, then the rest: a
+//!    demand on a queued prefetch promotes it, so the direct dependencies overtake the queue.
 //! 4. Each download streams into a temp file of the cache while hashing; only a verified file is
 //!    renamed into place. Transient failures (5xx, reset, truncated body, timeout) are retried by
 //!    the scheduler's [`RetryPolicy`]; 404 and integrity mismatches are permanent.
+//! 5. Ctrl-C drops the running downloads (and their temp files), clears the bars and exits with
+//!    [`EXIT_INTERRUPTED`]; the cache stays valid and a re-run fetches what is missing.
 //!
-//! The run succeeds ([`Report::ok`]) only if every package ends up in the cache, verified.
+//! The run succeeds ([`Report::ok`]) only if every needed package ends up in the cache, verified.
 
+mod interrupt;
 mod job;
+mod plan;
 mod report;
+mod request;
 
-use std::collections::HashMap;
 use std::fmt;
 use std::io::IsTerminal as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use fetch_scheduler::{JobContext, RetryPolicy, Scheduler};
@@ -27,20 +33,32 @@ use fetch_scheduler_smol::SmolRuntime;
 use futures_lite::StreamExt as _;
 use smol::Executor;
 
+pub use interrupt::Interrupt;
 pub use job::{Fetched, JobError, JobErrorKind};
-pub use report::{Failure, Report};
+pub use report::{Failure, Report, group_failures};
+pub use request::Request;
 
 use crate::cache::{Cache, CacheError};
-use crate::config::{ConfigError, Registry};
+use crate::config::{Auth, Config, ConfigError, Env, Sources};
 use crate::http::HttpClient;
-use crate::lockfile::{Lockfile, LockfileError, ParseOptions, Source};
+use crate::lockfile::{Lockfile, LockfileError, ParseOptions};
+use crate::platform::{Host, Platforms};
 use crate::progress::Progress;
-use job::{Jobs, Target, classify};
+use job::{Jobs, classify};
+use plan::{OTHER_PLATFORMS, Plan};
 
 /// Exit status when some package could not be fetched.
 pub const EXIT_FAILED: i32 = 1;
 /// Exit status when the run could not start (lockfile, registry, cache, options).
 pub const EXIT_SETUP: i32 = 2;
+/// Exit status after Ctrl-C (128 + SIGINT, as shells report it).
+pub const EXIT_INTERRUPTED: i32 = 130;
+/// Downloads at once when neither `--concurrency` nor `network-concurrency` says.
+pub const DEFAULT_CONCURRENCY: usize = 16;
+/// Attempts per package when neither `--attempts` nor `fetch-retries` says.
+pub const DEFAULT_ATTEMPTS: u32 = 3;
+/// The first retry's delay when neither `--retry-delay-ms` nor `fetch-retry-mintimeout` says.
+pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_millis(200);
 
 /// Command-line arguments of `lockfetch fetch`.
 #[derive(Debug, Clone, clap::Args)]
@@ -48,28 +66,47 @@ pub struct FetchArgs {
     /// The pnpm v9 lockfile to read.
     #[arg(long, value_name = "PATH", default_value = "pnpm-lock.yaml")]
     pub lockfile: PathBuf,
-    /// Registry base URL (else $npm_config_registry, then the `registry=` line of ./.npmrc, then
-    /// of ~/.npmrc).
+    /// Registry base URL (else npm's config: $npm_config_registry, the project's .npmrc,
+    /// ~/.npmrc, then $PREFIX/etc/npmrc).
     #[arg(long, value_name = "URL")]
     pub registry: Option<String>,
     /// Cache directory (default: $XDG_CACHE_HOME/lockfetch or ~/.cache/lockfetch).
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
-    /// Downloads at once.
-    #[arg(long, value_name = "N", default_value_t = 16)]
-    pub concurrency: usize,
+    /// Downloads at once (default: npm's `network-concurrency`, else 16).
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
     /// Print one JSON object on stdout (human output stays on stderr).
     #[arg(long)]
     pub json: bool,
+    /// Also print the scheduler's counters (promotions, joins).
+    #[arg(long)]
+    pub verbose: bool,
+    /// Re-hash every cached file; fetch damaged ones again.
+    #[arg(long)]
+    pub verify: bool,
+    /// Fetch packages for this operating system (repeatable; `current` is this machine's).
+    #[arg(long, value_name = "OS")]
+    pub os: Vec<String>,
+    /// Fetch packages for this CPU (repeatable; `current` is this machine's).
+    #[arg(long, value_name = "CPU")]
+    pub cpu: Vec<String>,
+    /// Fetch packages for this C library, `glibc` or `musl` (repeatable).
+    #[arg(long, value_name = "LIBC")]
+    pub libc: Vec<String>,
+    /// Fetch the packages of every platform.
+    #[arg(long, conflicts_with_all = ["os", "cpu", "libc"])]
+    pub all_platforms: bool,
     /// Accept lockfile entries without `resolution.integrity` (stored unverified, by sha512).
     #[arg(long)]
     pub allow_missing_integrity: bool,
-    /// Attempts per package for transient failures (5xx, reset, truncated, timeout).
-    #[arg(long, value_name = "N", default_value_t = 3)]
-    pub attempts: u32,
-    /// Delay before the first retry, in milliseconds (doubles per attempt, with jitter).
-    #[arg(long, value_name = "MS", default_value_t = 200)]
-    pub retry_delay_ms: u64,
+    /// Attempts per package for transient failures (default: npm's `fetch-retries` + 1, else 3).
+    #[arg(long, value_name = "N")]
+    pub attempts: Option<u32>,
+    /// Delay before the first retry, in milliseconds, doubling per attempt with jitter
+    /// (default: npm's `fetch-retry-mintimeout`, else 200).
+    #[arg(long, value_name = "MS")]
+    pub retry_delay_ms: Option<u64>,
     /// Connect timeout, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 10_000)]
     pub connect_timeout_ms: u64,
@@ -85,63 +122,94 @@ pub struct FetchOptions {
     pub lockfile: PathBuf,
     /// `--registry`, if given.
     pub registry: Option<String>,
+    /// The environment npm's config is read from.
+    pub env: Env,
     /// The cache directory.
     pub cache_dir: PathBuf,
-    /// Downloads at once.
-    pub concurrency: usize,
+    /// Downloads at once (`None`: npm's config, else [`DEFAULT_CONCURRENCY`]).
+    pub concurrency: Option<usize>,
+    /// The platforms whose packages are fetched.
+    pub platforms: Platforms,
+    /// Re-hash every cached file.
+    pub verify: bool,
     /// See [`FetchArgs::allow_missing_integrity`].
     pub allow_missing_integrity: bool,
-    /// Retries of transient failures.
-    pub retry: RetryPolicy,
+    /// Attempts per package (`None`: npm's config, else [`DEFAULT_ATTEMPTS`]).
+    pub attempts: Option<u32>,
+    /// The first retry's delay (`None`: npm's config, else [`DEFAULT_RETRY_DELAY`]).
+    pub retry_delay: Option<Duration>,
     /// Connect timeout.
     pub connect_timeout: Duration,
     /// Idle-read timeout.
     pub read_timeout: Duration,
     /// Draw progress bars on stderr.
     pub progress: bool,
+    /// Stop on SIGINT / SIGTERM with a clean cache (the CLI does; an embedder may not want it).
+    pub handle_signals: bool,
 }
 
 impl FetchOptions {
-    /// Defaults (16 downloads, 3 attempts, no progress) for `lockfile` into `cache_dir`.
+    /// Defaults (this machine's packages, no progress, an empty environment) for `lockfile` into
+    /// `cache_dir`.
     pub fn new(lockfile: impl Into<PathBuf>, cache_dir: impl Into<PathBuf>) -> Self {
         FetchOptions {
             lockfile: lockfile.into(),
             registry: None,
+            env: Env::default(),
             cache_dir: cache_dir.into(),
-            concurrency: 16,
+            concurrency: None,
+            platforms: Platforms::host(&Host::current()),
+            verify: false,
             allow_missing_integrity: false,
-            retry: RetryPolicy::new(3),
+            attempts: None,
+            retry_delay: None,
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(30),
             progress: false,
+            handle_signals: false,
         }
     }
 }
 
 impl From<&FetchArgs> for FetchOptions {
     fn from(args: &FetchArgs) -> Self {
+        let env = Env::from_process();
+        let platforms = if args.all_platforms {
+            Platforms::all()
+        } else {
+            Platforms::from_flags(&Host::current(), &args.os, &args.cpu, &args.libc)
+        };
         FetchOptions {
             lockfile: args.lockfile.clone(),
             registry: args.registry.clone(),
-            cache_dir: args.cache_dir.clone().unwrap_or_else(default_cache_dir),
+            cache_dir: args
+                .cache_dir
+                .clone()
+                .unwrap_or_else(|| default_cache_dir(&env)),
+            env,
             concurrency: args.concurrency,
+            platforms,
+            verify: args.verify,
             allow_missing_integrity: args.allow_missing_integrity,
-            retry: RetryPolicy::new(args.attempts)
-                .base_delay(Duration::from_millis(args.retry_delay_ms)),
+            attempts: args.attempts,
+            retry_delay: args.retry_delay_ms.map(Duration::from_millis),
             connect_timeout: Duration::from_millis(args.connect_timeout_ms),
             read_timeout: Duration::from_millis(args.read_timeout_ms),
             progress: !args.json && std::io::stderr().is_terminal(),
+            handle_signals: true,
         }
     }
 }
 
 /// `$XDG_CACHE_HOME/lockfetch`, else `$HOME/.cache/lockfetch`, else `./.lockfetch-cache`.
-pub fn default_cache_dir() -> PathBuf {
-    let var = |name| std::env::var_os(name).filter(|v| !v.is_empty());
-    if let Some(xdg) = var("XDG_CACHE_HOME") {
+pub fn default_cache_dir(env: &Env) -> PathBuf {
+    if let Some(xdg) = env.non_empty("XDG_CACHE_HOME") {
         return PathBuf::from(xdg).join("lockfetch");
     }
-    if let Some(home) = var("HOME").or_else(|| var("USERPROFILE")) {
+    if let Some(home) = env
+        .non_empty("HOME")
+        .or_else(|| env.non_empty("USERPROFILE"))
+    {
         return PathBuf::from(home).join(".cache").join("lockfetch");
     }
     PathBuf::from(".lockfetch-cache")
@@ -152,7 +220,7 @@ pub fn default_cache_dir() -> PathBuf {
 pub enum FetchError {
     /// The lockfile is unreadable, malformed or unsupported.
     Lockfile(LockfileError),
-    /// No usable registry.
+    /// npm's configuration is unusable, or no registry is configured.
     Config(ConfigError),
     /// The cache directory cannot be used.
     Cache(CacheError),
@@ -176,8 +244,9 @@ impl std::error::Error for FetchError {}
 /// Runs `lockfetch fetch` and returns the process exit status: prints the report (JSON on stdout
 /// with `--json`, a summary on stderr) or one error line.
 ///
-/// Exit status: 0 when every package is in the cache, verified; [`EXIT_FAILED`] when some package
-/// failed; [`EXIT_SETUP`] when the run could not start (then `--json` prints `{"error": "…"}`).
+/// Exit status: 0 when every needed package is in the cache, verified; [`EXIT_FAILED`] when some
+/// package failed; [`EXIT_SETUP`] when the run could not start (then `--json` prints
+/// `{"error": "…"}`); [`EXIT_INTERRUPTED`] after Ctrl-C.
 pub fn main(args: &FetchArgs) -> i32 {
     let options = FetchOptions::from(args);
     match run(&options) {
@@ -185,7 +254,11 @@ pub fn main(args: &FetchArgs) -> i32 {
             if args.json {
                 println!("{}", report.to_json());
             }
-            eprintln!("{}", report.summary());
+            if report.interrupted {
+                eprintln!("{}", report.interrupted_line());
+                return EXIT_INTERRUPTED;
+            }
+            eprintln!("{}", report.summary(args.verbose));
             if report.ok() { 0 } else { EXIT_FAILED }
         }
         Err(e) => {
@@ -225,130 +298,219 @@ pub async fn fetch(
     executor: Arc<Executor<'static>>,
 ) -> Result<Report, FetchError> {
     let start = Instant::now();
+    let interrupt = Interrupt::new();
+    let _signals = options
+        .handle_signals
+        .then(|| interrupt.on_signals(&executor))
+        .flatten();
     let parse = ParseOptions {
         allow_missing_integrity: options.allow_missing_integrity,
     };
     let lock = Lockfile::read(&options.lockfile, parse).map_err(FetchError::Lockfile)?;
-    let registry = if lock.packages.iter().any(|p| p.source == Source::Registry) {
-        Some(Registry::resolve(options.registry.as_deref()).map_err(FetchError::Config)?)
-    } else {
-        None
-    };
+    let config = Config::load(&Sources {
+        registry_flag: options.registry.clone(),
+        env: options.env.clone(),
+        project_dir: project_dir(&options.lockfile),
+    })
+    .map_err(FetchError::Config)?;
+    for warning in &config.warnings {
+        eprintln!("warning: {warning}");
+    }
     let cache = Cache::open(&options.cache_dir).map_err(FetchError::Cache)?;
+    let plan = Plan::make(&lock, &config, &options.platforms, &cache, options.verify)
+        .await
+        .map_err(FetchError::Config)?;
 
+    let retry = retry_policy(options, &config);
+    let concurrency = options
+        .concurrency
+        .or(config.fetch.network_concurrency)
+        .unwrap_or(DEFAULT_CONCURRENCY);
     let mut report = Report {
-        packages: lock.packages.len(),
+        packages: plan.packages,
+        cached: plan.cached,
+        skipped: plan.skipped_total(),
+        skipped_by_reason: plan.skipped.clone(),
+        repaired: plan.repaired,
+        failed: plan.failed.clone(),
         ..Report::default()
     };
-    let mut targets = HashMap::new();
-    let mut todo = Vec::new();
-    for package in &lock.packages {
-        let url = match (&package.source, &registry) {
-            (Source::Registry, Some(r)) => r.tarball_url(&package.name, &package.version),
-            (Source::Tarball(url), _) => url.clone(),
-            (source, _) => {
-                let error = match source {
-                    Source::Skipped(why) => format!("{why} cannot be fetched"),
-                    _ => "no registry configured".to_string(),
-                };
-                report.failed.push(Failure {
-                    package: package.key.clone(),
-                    error,
-                });
-                continue;
-            }
-        };
-        if let Some(integrity) = &package.integrity
-            && cache.contains(integrity)
-        {
-            report.cached += 1;
-            continue;
-        }
-        let integrity = package.integrity.clone();
-        targets.insert(package.key.clone(), Target { url, integrity });
-        todo.push(package.key.clone());
+    if let Some(n) = report.skipped_by_reason.get(OTHER_PLATFORMS).copied() {
+        report.skipped_by_reason.remove(OTHER_PLATFORMS);
+        let wanted = describe(&options.platforms);
+        report
+            .skipped_by_reason
+            .insert(format!("for other platforms than {wanted}"), n);
     }
 
     let http = HttpClient::builder()
         .connect_timeout(options.connect_timeout)
         .read_timeout(options.read_timeout)
-        .max_idle_per_origin(options.concurrency.max(1))
+        .max_idle_per_origin(concurrency.max(1))
         .executor(executor.clone())
         .build();
-    let downloads = todo
-        .iter()
-        .map(|k| (k.clone(), AtomicU32::new(0)))
-        .collect();
     let jobs = Arc::new(Jobs {
         http,
-        cache,
-        targets,
-        downloads,
+        cache: cache.clone(),
+        interrupt: interrupt.clone(),
+        seen: Default::default(),
+        duplicates: Default::default(),
     });
     let fetcher = {
         let jobs = jobs.clone();
-        move |key: &String, cx: &JobContext| jobs.clone().run(key.clone(), cx.clone())
+        move |request: &Request, cx: &JobContext| jobs.clone().run(request.clone(), cx.clone())
     };
-    let scheduler: Scheduler<String, Fetched, JobError> = Scheduler::builder()
-        .concurrency(options.concurrency)
-        .retry(options.retry)
+    let scheduler: Scheduler<Request, Fetched, JobError> = Scheduler::builder()
+        .concurrency(concurrency)
+        .retry(retry)
         .classify(classify)
         .build(SmolRuntime::new(executor.clone()), fetcher)
         .map_err(|e| FetchError::Options(e.to_string()))?;
 
-    let progress = if options.progress {
-        Progress::new(todo.len() as u64)
+    let progress = if options.progress && !plan.requests.is_empty() {
+        let rows = terminal_rows().saturating_sub(2).clamp(1, 16);
+        Progress::new(plan.requests.len() as u64, rows)
     } else {
         Progress::hidden()
     };
-    let follower = progress
-        .is_visible()
-        .then(|| executor.spawn(progress.clone().follow(scheduler.events())));
+    let follower = progress.is_visible().then(|| {
+        (
+            executor.spawn(progress.clone().follow(scheduler.events())),
+            executor.spawn(progress.clone().run_ticker()),
+        )
+    });
 
     // The resolver's part: everything not cached is wanted, speculatively.
-    for key in &todo {
-        scheduler.prefetch(key.clone());
+    for request in &plan.requests {
+        scheduler.prefetch(request.clone());
     }
-    // The install's part: direct dependencies first, then the rest (promoting queued prefetches).
-    let direct: Vec<&str> = lock
-        .direct_keys()
-        .into_iter()
-        .filter(|k| jobs.targets.contains_key(*k))
-        .collect();
-    let rest = todo.iter().filter(|k| !direct.contains(&k.as_str()));
-    let order: Vec<String> = direct
-        .iter()
-        .map(|k| k.to_string())
-        .chain(rest.cloned())
-        .collect();
-    let mut results = scheduler.get_all(order);
-    while let Some((key, result)) = results.next().await {
-        match result {
-            Ok(fetched) => {
-                report.fetched += 1;
+    // The install's part: direct dependencies first (they lead the plan), then the rest,
+    // promoting queued prefetches.
+    let mut results = scheduler.get_all(plan.requests.iter().cloned());
+    loop {
+        let next = async { Some(results.next().await) };
+        let stop = async {
+            interrupt.wait().await;
+            None
+        };
+        match futures_lite::future::or(next, stop).await {
+            Some(Some((request, Ok(fetched)))) => {
+                report.fetched += plan.members.get(request.url()).copied().unwrap_or(1);
                 report.bytes += fetched.bytes;
                 report.integrity_verified += usize::from(fetched.verified);
             }
-            Err(e) => report.failed.push(Failure {
-                package: key,
-                error: e.to_string(),
-            }),
+            Some(Some((request, Err(e)))) => {
+                let mut error = e.to_string();
+                let refused = match &e {
+                    fetch_scheduler::Error::Failed(job) => {
+                        matches!(&job.cause, JobErrorKind::Http(h) if matches!(h.status(), Some(401 | 403)))
+                    }
+                    _ => false,
+                };
+                if refused {
+                    let key = config.credentials_key(request.url());
+                    error.push_str(&format!(
+                        " (the registry wants credentials: set `{key}=…` in .npmrc)"
+                    ));
+                }
+                report.failed.push(Failure {
+                    package: request.package().to_string(),
+                    error,
+                });
+            }
+            Some(None) => break,
+            None => {
+                report.interrupted = true;
+                break;
+            }
         }
     }
+    drop(results);
     scheduler.close();
-    scheduler.drain().await;
-    if let Some(task) = follower {
-        task.cancel().await;
+    if report.interrupted {
+        // Running downloads end at once (they watch the same flag); don't wait on a stuck one.
+        let drained = async {
+            scheduler.drain().await;
+        };
+        let limit = async {
+            smol::Timer::after(Duration::from_millis(500)).await;
+        };
+        futures_lite::future::or(drained, limit).await;
+    } else {
+        scheduler.drain().await;
+    }
+    if let Some((events, ticker)) = follower {
+        events.cancel().await;
+        ticker.cancel().await;
     }
     progress.finish();
+    if !report.interrupted && report.fetched > 0 {
+        let cache = cache.clone();
+        if let Err(e) = smol::unblock(move || cache.sync()).await {
+            eprintln!("warning: {e}");
+        }
+    }
 
-    report.promotions = scheduler.stats().promoted;
-    report.duplicate_fetches = jobs
-        .downloads
-        .values()
-        .map(|n| u64::from(n.load(Ordering::Relaxed).saturating_sub(1)))
-        .sum();
+    let stats = scheduler.stats();
+    report.promotions = stats.promoted;
+    report.joins = stats.joined;
+    report.duplicate_fetches = jobs.duplicates.load(Ordering::Relaxed);
     report.failed.sort_by(|a, b| a.package.cmp(&b.package));
+    redact(&mut report, &config.auth);
     report.wall_ms = start.elapsed().as_millis() as u64;
     Ok(report)
+}
+
+/// The attempts and delays: flags, else npm's `fetch-retries` / `fetch-retry-mintimeout` /
+/// `fetch-retry-maxtimeout`, else the defaults.
+fn retry_policy(options: &FetchOptions, config: &Config) -> RetryPolicy {
+    let attempts = options
+        .attempts
+        .or(config.fetch.fetch_retries.map(|r| r.saturating_add(1)))
+        .unwrap_or(DEFAULT_ATTEMPTS);
+    let delay = options
+        .retry_delay
+        .or(config.fetch.fetch_retry_mintimeout)
+        .unwrap_or(DEFAULT_RETRY_DELAY);
+    let mut policy = RetryPolicy::new(attempts).base_delay(delay);
+    if let Some(max) = config.fetch.fetch_retry_maxtimeout {
+        policy = policy.max_delay(max.max(delay));
+    }
+    policy
+}
+
+/// Scrubs credentials out of every message of the report.
+fn redact(report: &mut Report, auth: &Auth) {
+    for f in &mut report.failed {
+        f.error = auth.redact(&f.error);
+    }
+}
+
+/// The directory whose `.npmrc` is the project's: the lockfile's.
+fn project_dir(lockfile: &Path) -> PathBuf {
+    match lockfile.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// `linux-x64-glibc`, `linux|darwin-x64`, or `any platform`.
+fn describe(platforms: &Platforms) -> String {
+    let parts: Vec<String> = [&platforms.os, &platforms.cpu, &platforms.libc]
+        .into_iter()
+        .filter(|l| !l.is_empty())
+        .map(|l| l.join("|"))
+        .collect();
+    if parts.is_empty() {
+        "any platform".into()
+    } else {
+        parts.join("-")
+    }
+}
+
+/// The terminal's height (stderr's), or 24.
+fn terminal_rows() -> usize {
+    console::Term::stderr()
+        .size_checked()
+        .map_or(24, |(rows, _)| usize::from(rows))
 }

@@ -114,20 +114,31 @@ impl World {
         if !extra.contains(&"--no-registry-flag") {
             args.extend(with_registry);
         }
-        args.extend(extra.iter().filter(|a| **a != "--no-registry-flag"));
+        // Every package, the generated per-platform ones included, unless the test says.
+        if !extra.contains(&"--this-platform") {
+            args.push("--all-platforms");
+        }
+        args.extend(
+            extra
+                .iter()
+                .filter(|a| !matches!(**a, "--no-registry-flag" | "--this-platform")),
+        );
         self.run(&args, &[])
     }
 
     /// Runs the binary in the work dir with a scratch HOME and no registry in the environment.
     fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_lockfetch"));
+        // Nothing from the real environment or machine: no npm_config_*, no global npmrc.
         cmd.args(args)
             .current_dir(self.work())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.dir.path().join("home"))
-            .env_remove("npm_config_registry")
-            .env_remove("NPM_CONFIG_REGISTRY")
-            .env_remove("XDG_CACHE_HOME")
-            .env_remove("RUST_BACKTRACE")
+            .env(
+                "npm_config_globalconfig",
+                self.dir.path().join("global-npmrc"),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -163,7 +174,7 @@ impl World {
                         path.file_name().unwrap().to_str().unwrap()
                     );
                     assert_eq!(
-                        actual.hex(),
+                        format!("{}-{}", actual.hex(), bytes.len()),
                         name,
                         "cache entry {} is corrupt",
                         path.display()
@@ -175,15 +186,20 @@ impl World {
         found
     }
 
-    /// Whether the `i`-th package is in the cache.
-    fn cached(&self, i: usize) -> bool {
-        let integrity = Integrity::parse(&self.universe.packages[i].integrity).unwrap();
+    /// The cache path of the `i`-th package.
+    fn cache_path(&self, i: usize) -> PathBuf {
+        let p = &self.universe.packages[i];
+        let integrity = Integrity::parse(&p.integrity).unwrap();
         let hex = integrity.hex();
         self.cache()
             .join("sha512")
             .join(&hex[..2])
-            .join(&hex[2..])
-            .is_file()
+            .join(format!("{}-{}", &hex[2..], p.size()))
+    }
+
+    /// Whether the `i`-th package is in the cache.
+    fn cached(&self, i: usize) -> bool {
+        self.cache_path(i).is_file()
     }
 }
 
@@ -260,6 +276,7 @@ fn clean_fetch_then_rerun_fetches_nothing() {
             "integrity_verified",
             "packages",
             "promotions",
+            "skipped",
             "wall_ms"
         ]
     );

@@ -1,30 +1,24 @@
 //! One download: GET the tarball, stream it into the cache while hashing, verify, commit.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use fetch_scheduler::{ErrorClass, JobContext};
 
+use super::Interrupt;
+use super::Request;
 use crate::cache::{Cache, CacheError};
 use crate::http::{HttpClient, HttpError};
-use crate::integrity::Integrity;
 
-/// What one package needs to be fetched.
-#[derive(Debug, Clone)]
-pub(crate) struct Target {
-    pub(crate) url: String,
-    pub(crate) integrity: Option<Integrity>,
-}
-
-/// Shared by every attempt: the HTTP client, the cache, the targets, and per-key counters.
+/// Shared by every attempt: the HTTP client, the cache, counters.
 pub(crate) struct Jobs {
     pub(crate) http: HttpClient,
     pub(crate) cache: Cache,
-    pub(crate) targets: HashMap<String, Target>,
-    /// Completed downloads per key (more than one is a duplicate fetch).
-    pub(crate) downloads: HashMap<String, AtomicU32>,
+    pub(crate) interrupt: Interrupt,
+    /// URLs downloaded by this run, and downloads of a URL already downloaded once.
+    pub(crate) seen: std::sync::Mutex<std::collections::HashSet<String>>,
+    pub(crate) duplicates: AtomicU64,
 }
 
 /// A finished job: the package is in the cache.
@@ -52,17 +46,24 @@ pub enum JobErrorKind {
     Http(HttpError),
     /// Storing failed, or the content did not match its integrity.
     Cache(CacheError),
-    /// The lockfile entry has no key in the fetch plan (a bug if it happens).
-    Unknown,
+    /// The run was interrupted while this download ran; its partial file is gone.
+    Interrupted,
+}
+
+impl JobError {
+    /// The cause without the attempt count: the text failures are grouped by.
+    pub fn cause_text(&self) -> String {
+        match &self.cause {
+            JobErrorKind::Http(e) => e.to_string(),
+            JobErrorKind::Cache(e) => e.to_string(),
+            JobErrorKind::Interrupted => "interrupted".to_string(),
+        }
+    }
 }
 
 impl fmt::Display for JobError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.cause {
-            JobErrorKind::Http(e) => e.fmt(f)?,
-            JobErrorKind::Cache(e) => e.fmt(f)?,
-            JobErrorKind::Unknown => f.write_str("not in the fetch plan")?,
-        }
+        f.write_str(&self.cause_text())?;
         if self.attempt > 1 {
             write!(f, " (after {} attempts)", self.attempt)?;
         }
@@ -82,19 +83,29 @@ pub(crate) fn classify(err: &JobError) -> ErrorClass {
 }
 
 impl Jobs {
-    /// One attempt for `key`.
+    /// One attempt for `request`; ends early with [`JobErrorKind::Interrupted`] (dropping the
+    /// partial file) when the run is interrupted.
     pub(crate) async fn run(
         self: Arc<Self>,
-        key: String,
+        request: Request,
         cx: JobContext,
     ) -> Result<Fetched, JobError> {
         let attempt = cx.attempt();
-        let fail = |cause| JobError { attempt, cause };
-        let Some(target) = self.targets.get(&key) else {
-            return Err(fail(JobErrorKind::Unknown));
+        let interrupted = async {
+            self.interrupt.wait().await;
+            Err(JobError {
+                attempt,
+                cause: JobErrorKind::Interrupted,
+            })
         };
+        futures_lite::future::or(self.download(&request, &cx), interrupted).await
+    }
+
+    async fn download(&self, request: &Request, cx: &JobContext) -> Result<Fetched, JobError> {
+        let attempt = cx.attempt();
+        let fail = |cause| JobError { attempt, cause };
         // Another process may have stored it since the plan was made.
-        if let Some(integrity) = &target.integrity
+        if let Some(integrity) = request.integrity()
             && self.cache.contains(integrity)
         {
             return Ok(Fetched {
@@ -104,13 +115,13 @@ impl Jobs {
         }
         let mut resp = self
             .http
-            .get(&target.url)
+            .get(request.url())
             .await
             .map_err(|e| fail(JobErrorKind::Http(e)))?;
-        let total = resp.content_length();
+        let total = resp.content_length().or(request.size());
         let mut writer = self
             .cache
-            .writer(target.integrity.as_ref())
+            .writer(request.integrity())
             .map_err(|e| fail(JobErrorKind::Cache(e)))?;
         cx.progress(0, total);
         while let Some(chunk) = resp
@@ -123,16 +134,21 @@ impl Jobs {
                 .map_err(|e| fail(JobErrorKind::Cache(e)))?;
             cx.progress(writer.bytes(), total);
         }
-        // fsync and rename block: off the executor.
+        // Hashing is done; the rename blocks: off the executor.
         let stored = smol::unblock(move || writer.commit())
             .await
             .map_err(|e| fail(JobErrorKind::Cache(e)))?;
-        if let Some(n) = self.downloads.get(&key) {
-            n.fetch_add(1, Ordering::Relaxed);
+        let first = self
+            .seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(request.url().to_string());
+        if !first {
+            self.duplicates.fetch_add(1, Ordering::Relaxed);
         }
         Ok(Fetched {
             bytes: stored.bytes,
-            verified: target.integrity.is_some(),
+            verified: request.integrity().is_some(),
         })
     }
 }
