@@ -393,7 +393,13 @@ pub async fn fetch(
             interrupt.wait().await;
             None
         };
-        match futures_lite::future::or(next, stop).await {
+        let next = futures_lite::future::or(next, stop).await;
+        if interrupt.is_set() {
+            // Downloads that ended because of the interrupt are neither fetched nor failed.
+            report.interrupted = true;
+            break;
+        }
+        match next {
             Some(Some((request, Ok(fetched)))) => {
                 report.fetched += plan.members.get(request.url()).copied().unwrap_or(1);
                 report.bytes += fetched.bytes;
@@ -418,11 +424,7 @@ pub async fn fetch(
                     error,
                 });
             }
-            Some(None) => break,
-            None => {
-                report.interrupted = true;
-                break;
-            }
+            Some(None) | None => break,
         }
     }
     drop(results);

@@ -44,6 +44,9 @@ pub struct Report {
     pub interrupted: bool,
 }
 
+/// Packages listed under one cause in the summary; `--json` has them all.
+const LISTED: usize = 12;
+
 /// One package that could not be fetched.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Failure {
@@ -134,8 +137,15 @@ impl Report {
                      registry's owner. If the package was republished, `pnpm install` updates the lockfile.",
                 );
             }
-            for p in packages {
+            for p in packages.iter().take(LISTED) {
                 let _ = write!(out, "\n  {p}");
+            }
+            if packages.len() > LISTED {
+                let _ = write!(
+                    out,
+                    "\n  … and {} more (--json lists them all)",
+                    packages.len() - LISTED
+                );
             }
         }
         out
