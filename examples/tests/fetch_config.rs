@@ -1,0 +1,165 @@
+//! `lockfetch fetch` reading the project's setup: npm config files, platforms, resolutions that
+//! have nothing to download, and cache files that are damaged.
+
+mod common;
+
+use common::World;
+use lockfetch::integrity::Integrity;
+use lockfetch::registry::Fault;
+
+#[test]
+fn only_this_platforms_packages_by_default() {
+    let world = World::new(40);
+    let needed = world.universe.needed_count();
+    let others = world.universe.packages.len() - needed;
+    assert!(others > 0, "the generator makes per-platform packages");
+
+    let run = world.fetch(&["--this-platform"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let json = run.json();
+    assert_eq!(json["fetched"], needed);
+    assert_eq!(json["skipped"], others);
+    assert_eq!(world.registry.stats().requests, needed as u64);
+    assert!(
+        run.stderr
+            .contains(&format!("\nskipped: {others} for other platforms than ")),
+        "{run:?}"
+    );
+
+    // Asking for the other platform (the generator's is sunos-arm64) fetches the rest.
+    world.registry.reset_counts();
+    let run = world.fetch(&[
+        "--this-platform",
+        "--os",
+        "current",
+        "--os",
+        "sunos",
+        "--cpu",
+        "current",
+        "--cpu",
+        "arm64",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["fetched"], others, "{run:?}");
+    assert_eq!(run.json()["cached"], needed, "{run:?}");
+    assert_eq!(world.check_cache().len(), needed + others);
+}
+
+#[test]
+fn directories_and_git_repositories_are_skipped_not_failed() {
+    let world = World::new(3);
+    let extra = "
+  local-dir@file:local-dir:
+    resolution: {directory: local-dir, type: directory}
+
+  cloned@git+ssh://git@example.invalid/c.git#0123456789abcdef0123456789abcdef01234567:
+    resolution: {commit: 0123456789abcdef0123456789abcdef01234567, repo: git+ssh://git@example.invalid/c.git, type: git}
+
+  local-tgz@file:local.tgz:
+    resolution: {integrity: sha512-m3HSJL1i83hdltRq0+o9czGb+8KJDKra4t/3JRlnPKcjI8PZm6XBHXx6zG4UuMXaDEZjR1wuXDre9G9zvN7AQw==, tarball: file:local.tgz}
+";
+    let text = world
+        .universe
+        .lockfile()
+        .replacen("\npackages:\n", &format!("\npackages:\n{extra}"), 1);
+    world.write_lockfile(&text);
+    let run = world.fetch(&[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let json = run.json();
+    assert_eq!(json["packages"], 6);
+    assert_eq!(json["skipped"], 3);
+    assert_eq!(json["fetched"], 3);
+    assert!(
+        run.stderr.contains(
+            "\nskipped: 1 git repository, 1 local directory, 1 local tarball"
+        ),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn damaged_cache_files_are_fetched_again() {
+    let world = World::new(6);
+    assert_eq!(world.fetch(&[]).code, 0);
+
+    // Cut short (as a crash before write-back leaves it): found by its size, fetched again.
+    std::fs::write(world.cache_path(1), b"short").unwrap();
+    // Same size, wrong bytes: only --verify finds it.
+    let mut bytes = std::fs::read(world.cache_path(2)).unwrap();
+    bytes[0] ^= 0xff;
+    std::fs::write(world.cache_path(2), &bytes).unwrap();
+
+    world.registry.reset_counts();
+    let run = world.fetch(&[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["fetched"], 1, "{run:?}");
+    assert_eq!(world.registry.requests_for(&world.path(1)), 1);
+    assert!(run.stderr.contains("repaired: 1 damaged"), "{run:?}");
+
+    world.registry.reset_counts();
+    let run = world.fetch(&["--verify"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["fetched"], 1, "{run:?}");
+    assert_eq!(run.json()["cached"], 5, "{run:?}");
+    assert_eq!(world.registry.requests_for(&world.path(2)), 1);
+    assert_eq!(world.registry.stats().requests, 1);
+    let entries = world.check_cache();
+    assert_eq!(entries.len(), 6);
+    let p2 = Integrity::parse(&world.universe.packages[2].integrity).unwrap();
+    assert!(entries.contains(&p2));
+}
+
+#[test]
+fn npmrc_retry_settings_apply() {
+    let world = World::new(4);
+    world.registry.inject(&world.path(1), Fault::Status(503));
+    std::fs::write(
+        world.work().join(".npmrc"),
+        "fetch-retries=1\nfetch-retry-mintimeout=5\nnetwork-concurrency=2\n",
+    )
+    .unwrap();
+    let run = world.fetch(&["--concurrency", "2"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(world.registry.requests_for(&world.path(1)), 2);
+    let error = run.json()["failed"][0]["error"].as_str().unwrap().to_string();
+    assert!(error.ends_with("(after 2 attempts)"), "{error}");
+
+    // A bad value names its file and line.
+    std::fs::write(world.work().join(".npmrc"), "\nfetch-retries=lots\n").unwrap();
+    let run = world.fetch(&[]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains(".npmrc:2: `fetch-retries=lots`: expected a whole number"),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn refused_credentials_name_the_key_and_never_leak() {
+    let world = World::new(3);
+    world.registry.inject(&world.path(0), Fault::Status(401));
+    let secret = "npm_s3cr3t_t0ken_value";
+    let addr = world.registry.addr();
+    std::fs::write(
+        world.dir.path().join("home/.npmrc"),
+        format!("//{addr}/:_authToken=${{MY_TOKEN}}\n"),
+    )
+    .unwrap();
+    let args = world.fetch_args(&[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = world.run(&args, &[("MY_TOKEN", secret)]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let error = run.json()["failed"][0]["error"].as_str().unwrap().to_string();
+    assert!(error.contains("HTTP status 401"), "{error}");
+    assert!(
+        error.contains(&format!("set `//{addr}/:_authToken=…` in .npmrc")),
+        "{error}"
+    );
+    assert!(!run.stdout.contains(secret) && !run.stderr.contains(secret), "{run:?}");
+    // An unset variable is reported, not silently sent.
+    let run = world.run(&args, &[]);
+    assert!(
+        run.stderr.contains("${MY_TOKEN} is not set in the environment"),
+        "{run:?}"
+    );
+}
