@@ -58,10 +58,11 @@ fn directories_and_git_repositories_are_skipped_not_failed() {
   local-tgz@file:local.tgz:
     resolution: {integrity: sha512-m3HSJL1i83hdltRq0+o9czGb+8KJDKra4t/3JRlnPKcjI8PZm6XBHXx6zG4UuMXaDEZjR1wuXDre9G9zvN7AQw==, tarball: file:local.tgz}
 ";
-    let text = world
-        .universe
-        .lockfile()
-        .replacen("\npackages:\n", &format!("\npackages:\n{extra}"), 1);
+    let text =
+        world
+            .universe
+            .lockfile()
+            .replacen("\npackages:\n", &format!("\npackages:\n{extra}"), 1);
     world.write_lockfile(&text);
     let run = world.fetch(&[]);
     assert_eq!(run.code, 0, "{run:?}");
@@ -70,9 +71,8 @@ fn directories_and_git_repositories_are_skipped_not_failed() {
     assert_eq!(json["skipped"], 3);
     assert_eq!(json["fetched"], 3);
     assert!(
-        run.stderr.contains(
-            "\nskipped: 1 git repository, 1 local directory, 1 local tarball"
-        ),
+        run.stderr
+            .contains("\nskipped: 1 git repository, 1 local directory, 1 local tarball"),
         "{run:?}"
     );
 }
@@ -121,7 +121,10 @@ fn npmrc_retry_settings_apply() {
     let run = world.fetch(&["--concurrency", "2"]);
     assert_eq!(run.code, 1, "{run:?}");
     assert_eq!(world.registry.requests_for(&world.path(1)), 2);
-    let error = run.json()["failed"][0]["error"].as_str().unwrap().to_string();
+    let error = run.json()["failed"][0]["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(error.ends_with("(after 2 attempts)"), "{error}");
 
     // A bad value names its file and line.
@@ -129,7 +132,8 @@ fn npmrc_retry_settings_apply() {
     let run = world.fetch(&[]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(
-        run.stderr.contains(".npmrc:2: `fetch-retries=lots`: expected a whole number"),
+        run.stderr
+            .contains(".npmrc:2: `fetch-retries=lots`: expected a whole number"),
         "{run:?}"
     );
 }
@@ -149,17 +153,24 @@ fn refused_credentials_name_the_key_and_never_leak() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let run = world.run(&args, &[("MY_TOKEN", secret)]);
     assert_eq!(run.code, 1, "{run:?}");
-    let error = run.json()["failed"][0]["error"].as_str().unwrap().to_string();
+    let error = run.json()["failed"][0]["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(error.contains("HTTP status 401"), "{error}");
     assert!(
         error.contains(&format!("set `//{addr}/:_authToken=…` in .npmrc")),
         "{error}"
     );
-    assert!(!run.stdout.contains(secret) && !run.stderr.contains(secret), "{run:?}");
+    assert!(
+        !run.stdout.contains(secret) && !run.stderr.contains(secret),
+        "{run:?}"
+    );
     // An unset variable is reported, not silently sent.
     let run = world.run(&args, &[]);
     assert!(
-        run.stderr.contains("${MY_TOKEN} is not set in the environment"),
+        run.stderr
+            .contains("${MY_TOKEN} is not set in the environment"),
         "{run:?}"
     );
 }
