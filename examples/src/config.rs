@@ -31,7 +31,7 @@ mod registry;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use auth::{Auth, nerf_of_url, redact_userinfo, token_key};
+pub use auth::{Auth, CREDENTIAL_SUFFIXES, nerf_of_url, redact_userinfo, token_key};
 pub use env::Env;
 pub use error::ConfigError;
 pub use network::Network;
@@ -253,6 +253,64 @@ impl Config {
                 format!("//{host}/:_authToken")
             }
         }
+    }
+
+    /// Where each setting in force comes from, one line each, credentials by key only (for
+    /// `--verbose`).
+    pub fn describe(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(r) = &self.registry {
+            out.push(format!(
+                "registry {} (from {})",
+                redact_userinfo(r.url()),
+                r.origin()
+            ));
+        }
+        let shown = [
+            "cafile",
+            "ca",
+            "strict-ssl",
+            "https-proxy",
+            "proxy",
+            "noproxy",
+            "network-concurrency",
+            "fetch-retries",
+            "fetch-retry-mintimeout",
+            "fetch-retry-maxtimeout",
+        ];
+        for layer in &self.layers {
+            for entry in &layer.entries {
+                let first = self
+                    .entry(&entry.key)
+                    .is_some_and(|(e, _)| std::ptr::eq(e, entry));
+                if !first {
+                    continue;
+                }
+                let origin = layer.origin_of(entry);
+                if entry.key.ends_with(":registry") && entry.key.starts_with('@') {
+                    out.push(format!(
+                        "{} {} (from {origin})",
+                        entry.key,
+                        redact_userinfo(entry.value.as_str())
+                    ));
+                } else if auth::CREDENTIAL_SUFFIXES
+                    .iter()
+                    .any(|s| entry.key.starts_with("//") && entry.key.ends_with(s))
+                {
+                    out.push(format!("{} is set (from {origin})", entry.key));
+                } else if entry.key == "ca" {
+                    let n = entry.value.to_list().len();
+                    out.push(format!("ca: {n} certificate(s) (from {origin})"));
+                } else if shown.contains(&entry.key.as_str()) {
+                    out.push(format!(
+                        "{}={} (from {origin})",
+                        entry.key,
+                        redact_userinfo(entry.value.as_str())
+                    ));
+                }
+            }
+        }
+        out
     }
 
     fn entry(&self, key: &str) -> Option<(&Entry, &Layer)> {

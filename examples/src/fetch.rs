@@ -79,7 +79,7 @@ pub struct FetchArgs {
     /// Print one JSON object on stdout (human output stays on stderr).
     #[arg(long)]
     pub json: bool,
-    /// Also print the scheduler's counters (promotions, joins).
+    /// Also print where each setting comes from and the scheduler's counters (promotions, joins).
     #[arg(long)]
     pub verbose: bool,
     /// Re-hash every cached file; fetch damaged ones again.
@@ -146,6 +146,8 @@ pub struct FetchOptions {
     pub progress: bool,
     /// Stop on SIGINT / SIGTERM with a clean cache (the CLI does; an embedder may not want it).
     pub handle_signals: bool,
+    /// Print where each setting comes from.
+    pub verbose: bool,
 }
 
 impl FetchOptions {
@@ -167,6 +169,7 @@ impl FetchOptions {
             read_timeout: Duration::from_secs(30),
             progress: false,
             handle_signals: false,
+            verbose: false,
         }
     }
 }
@@ -197,6 +200,7 @@ impl From<&FetchArgs> for FetchOptions {
             read_timeout: Duration::from_millis(args.read_timeout_ms),
             progress: !args.json && std::io::stderr().is_terminal(),
             handle_signals: true,
+            verbose: args.verbose,
         }
     }
 }
@@ -315,6 +319,11 @@ pub async fn fetch(
     .map_err(FetchError::Config)?;
     for warning in &config.warnings {
         eprintln!("warning: {warning}");
+    }
+    if options.verbose {
+        for line in config.describe() {
+            eprintln!("config: {line}");
+        }
     }
     let cache = Cache::open(&options.cache_dir).map_err(FetchError::Cache)?;
     let plan = Plan::make(&lock, &config, &options.platforms, &cache, options.verify)

@@ -174,3 +174,46 @@ fn refused_credentials_name_the_key_and_never_leak() {
         "{run:?}"
     );
 }
+
+#[test]
+fn scoped_packages_go_to_their_registry() {
+    use lockfetch::registry::{MockRegistry, Shaping};
+    let world = World::new(30);
+    let scoped: Vec<usize> = (0..world.universe.packages.len())
+        .filter(|&i| world.universe.packages[i].name.starts_with('@'))
+        .collect();
+    let scope = world.universe.packages[scoped[0]]
+        .name
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let in_scope: Vec<usize> = scoped
+        .iter()
+        .copied()
+        .filter(|&i| {
+            world.universe.packages[i]
+                .name
+                .starts_with(&format!("{scope}/"))
+        })
+        .collect();
+    let corp = MockRegistry::for_universe(&world.universe, Shaping::none()).unwrap();
+    std::fs::write(
+        world.work().join(".npmrc"),
+        format!(
+            "registry={}\n{scope}:registry={}/\n",
+            world.registry.url(),
+            corp.url()
+        ),
+    )
+    .unwrap();
+    let run = world.fetch(&["--no-registry-flag"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let n = world.universe.packages.len();
+    assert_eq!(corp.stats().requests, in_scope.len() as u64);
+    assert_eq!(world.registry.stats().requests, (n - in_scope.len()) as u64);
+    for &i in &in_scope {
+        assert_eq!(corp.requests_for(&world.path(i)), 1);
+        assert_eq!(world.registry.requests_for(&world.path(i)), 0);
+    }
+}
