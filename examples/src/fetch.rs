@@ -326,9 +326,23 @@ pub async fn fetch(
         }
     }
     let cache = Cache::open(&options.cache_dir).map_err(FetchError::Cache)?;
-    let plan = Plan::make(&lock, &config, &options.platforms, &cache, options.verify)
-        .await
-        .map_err(FetchError::Config)?;
+    let planning = async {
+        Some(Plan::make(&lock, &config, &options.platforms, &cache, options.verify).await)
+    };
+    let stop = async {
+        interrupt.wait().await;
+        None
+    };
+    // Re-hashing a large cache (`--verify`) takes a while: Ctrl-C stops it too.
+    let Some(plan) = futures_lite::future::or(planning, stop).await else {
+        return Ok(Report {
+            packages: lock.packages.len(),
+            interrupted: true,
+            wall_ms: start.elapsed().as_millis() as u64,
+            ..Report::default()
+        });
+    };
+    let plan = plan.map_err(FetchError::Config)?;
 
     let retry = retry_policy(options, &config);
     let concurrency = options

@@ -217,3 +217,116 @@ fn scoped_packages_go_to_their_registry() {
         assert_eq!(world.registry.requests_for(&world.path(i)), 0);
     }
 }
+
+#[test]
+fn runtime_variants_and_every_hash_algorithm() {
+    use lockfetch::integrity::Algorithm;
+    use std::sync::Arc;
+    let world = World::new(2);
+    let serve = |path: &str, bytes: &[u8]| {
+        world.registry.insert_file(path, Arc::from(bytes));
+        format!("{}{path}", world.registry.url())
+    };
+    let sri = |algo, bytes: &[u8]| Integrity::compute(algo, bytes).to_string();
+    let (glibc, musl, mac) = (
+        b"linux-x64".as_slice(),
+        b"linux-x64-musl".as_slice(),
+        b"darwin".as_slice(),
+    );
+    let (u_glibc, u_musl, u_mac) = (
+        serve("/dist/node-linux-x64.tar.gz", glibc),
+        serve("/dist/node-linux-x64-musl.tar.gz", musl),
+        serve("/dist/node-darwin-arm64.tar.gz", mac),
+    );
+    let legacy = b"old tarball".as_slice();
+    let u_legacy = serve("/legacy/old-1.0.0.tgz", legacy);
+    // Several hashes in one entry: the strongest (sha384) is checked and names the file.
+    let both = format!(
+        "{} {}",
+        sri(Algorithm::Sha1, legacy),
+        sri(Algorithm::Sha384, legacy)
+    );
+    let variant = |url: &str, bytes: &[u8], target: &str| {
+        format!(
+            "        - resolution:\n            type: binary\n            archive: tarball\n            url: {url}\n            integrity: {}\n          targets:\n{target}",
+            sri(Algorithm::Sha256, bytes)
+        )
+    };
+    let extra = format!(
+        "
+  node@runtime:22.0.0:
+    resolution:
+      type: variations
+      variants:
+{}
+{}
+{}
+
+  old@1.0.0:
+    resolution: {{tarball: '{u_legacy}', integrity: '{both}'}}
+",
+        variant(&u_mac, mac, "            - {os: darwin, cpu: arm64}"),
+        variant(
+            &u_musl,
+            musl,
+            "            - {os: linux, cpu: x64, libc: musl}"
+        ),
+        variant(&u_glibc, glibc, "            - {os: linux, cpu: x64}"),
+    );
+    let text =
+        world
+            .universe
+            .lockfile()
+            .replacen("\npackages:\n", &format!("\npackages:\n{extra}"), 1);
+    world.write_lockfile(&text);
+    let platform = [
+        "--this-platform",
+        "--os",
+        "linux",
+        "--cpu",
+        "x64",
+        "--libc",
+        "glibc",
+    ];
+    let run = world.fetch(&platform);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["fetched"], 4, "{run:?}");
+    assert_eq!(run.json()["integrity_verified"], 4, "{run:?}");
+    assert_eq!(
+        world.registry.requests_for("/dist/node-linux-x64.tar.gz"),
+        1
+    );
+    assert_eq!(
+        world
+            .registry
+            .requests_for("/dist/node-linux-x64-musl.tar.gz"),
+        0
+    );
+    assert_eq!(
+        world
+            .registry
+            .requests_for("/dist/node-darwin-arm64.tar.gz"),
+        0
+    );
+    let entries = world.check_cache();
+    assert!(entries.contains(&Integrity::compute(Algorithm::Sha256, glibc)));
+    assert!(entries.contains(&Integrity::compute(Algorithm::Sha384, legacy)));
+
+    // musl picks the musl archive.
+    let run = world.fetch(&[
+        "--this-platform",
+        "--os",
+        "linux",
+        "--cpu",
+        "x64",
+        "--libc",
+        "musl",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        world
+            .registry
+            .requests_for("/dist/node-linux-x64-musl.tar.gz"),
+        1
+    );
+}

@@ -204,7 +204,13 @@ impl World {
         if !root.exists() {
             return found;
         }
-        for (algo, algorithm) in [("sha512", lockfetch::integrity::Algorithm::Sha512)] {
+        use lockfetch::integrity::Algorithm;
+        for (algo, algorithm) in [
+            ("sha512", Algorithm::Sha512),
+            ("sha384", Algorithm::Sha384),
+            ("sha256", Algorithm::Sha256),
+            ("sha1", Algorithm::Sha1),
+        ] {
             let Ok(fans) = std::fs::read_dir(root.join(algo)) else {
                 continue;
             };
