@@ -37,36 +37,20 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
 
 use tempfile::NamedTempFile;
 
 use crate::integrity::{Algorithm, Hasher, Integrity, Mismatch};
 
-/// A run directory without a `lock` file younger than this is being set up; older, it is litter.
-const SETUP_GRACE: Duration = Duration::from_secs(60);
-/// Loose temp files directly in `tmp/` (left by an older version) older than this are removed.
-const STALE_TEMP: Duration = Duration::from_secs(60 * 60);
+mod run_dir;
+
+use run_dir::RunDir;
 
 /// A content-addressed cache directory, opened by this process. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Cache {
     root: PathBuf,
     run: Arc<RunDir>,
-}
-
-/// This process's temp directory, removed when the last [`Cache`] clone is dropped.
-#[derive(Debug)]
-struct RunDir {
-    path: PathBuf,
-    /// Holds the exclusive lock that tells other runs this directory is in use.
-    _lock: fs::File,
-}
-
-impl Drop for RunDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.path);
-    }
 }
 
 /// What the cache holds for one integrity.
@@ -144,22 +128,14 @@ impl Cache {
         let root = root.into();
         let tmp = root.join("tmp");
         fs::create_dir_all(&tmp).map_err(io_err("create the cache directory", &tmp))?;
-        let run = tempfile::Builder::new()
-            .prefix(&format!("run-{}-", std::process::id()))
-            .tempdir_in(&tmp)
-            .map_err(io_err("write to the cache directory", &tmp))?
-            .keep();
-        let lock_path = run.join("lock");
-        let lock = fs::File::create(&lock_path)
-            .and_then(|f| try_lock(&f).map(|()| f))
-            .map_err(io_err("lock", &lock_path))?;
-        remove_dead_runs(&tmp, &run);
+        let run = RunDir::create(&tmp).map_err(|(action, path, source)| CacheError::Io {
+            action,
+            path,
+            source,
+        })?;
         Ok(Cache {
             root,
-            run: Arc::new(RunDir {
-                path: run,
-                _lock: lock,
-            }),
+            run: Arc::new(run),
         })
     }
 
@@ -267,7 +243,7 @@ impl Cache {
 
     /// This run's temp directory (inside the root, so renames are atomic).
     pub fn tmp_dir(&self) -> &Path {
-        &self.run.path
+        self.run.path()
     }
 
     /// Makes everything written so far durable: one `syncfs` of the cache's file system (an
@@ -281,57 +257,6 @@ impl Cache {
         #[cfg(not(target_os = "linux"))]
         dir.sync_all().map_err(io_err("fsync", &self.root))?;
         Ok(())
-    }
-}
-
-/// Takes an exclusive lock on `file` without waiting (`flock`; the kernel drops it when the
-/// process ends, however it ends).
-fn try_lock(file: &fs::File) -> io::Result<()> {
-    #[cfg(unix)]
-    rustix::fs::flock(file, rustix::fs::FlockOperation::NonBlockingLockExclusive)?;
-    #[cfg(not(unix))]
-    let _ = file;
-    Ok(())
-}
-
-/// Removes the run directories in `tmp` whose owner is gone (their lock is free), and loose
-/// temp files of an older layout.
-fn remove_dead_runs(tmp: &Path, own: &Path) {
-    let Ok(entries) = fs::read_dir(tmp) else {
-        return;
-    };
-    let now = SystemTime::now();
-    let age = |m: &fs::Metadata| {
-        m.modified()
-            .ok()
-            .and_then(|t| now.duration_since(t).ok())
-            .unwrap_or_default()
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path == own {
-            continue;
-        }
-        let Ok(meta) = entry.metadata() else { continue };
-        if !meta.is_dir() {
-            if age(&meta) > STALE_TEMP {
-                let _ = fs::remove_file(&path);
-            }
-            continue;
-        }
-        match fs::File::open(path.join("lock")) {
-            // Taking the lock proves the owner is gone; holding it while removing keeps a
-            // second cleaner from racing on the same directory.
-            Ok(lock) => {
-                if try_lock(&lock).is_ok() {
-                    let _ = fs::remove_dir_all(&path);
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound && age(&meta) > SETUP_GRACE => {
-                let _ = fs::remove_dir_all(&path);
-            }
-            Err(_) => {}
-        }
     }
 }
 
@@ -576,35 +501,6 @@ mod tests {
         ));
         let other = Integrity::compute(Algorithm::Sha512, b"zzz");
         assert!(!cache.verify(&other).unwrap());
-    }
-
-    #[test]
-    fn temp_dirs_of_dead_runs_are_removed_live_ones_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let live = Cache::open(dir.path()).unwrap();
-        let mut w = live.writer(None).unwrap();
-        w.write(b"partial").unwrap();
-        // A run killed mid-download: its directory and partial file, its lock free.
-        let dead = dir.path().join("tmp/run-1-dead");
-        fs::create_dir_all(&dead).unwrap();
-        fs::write(dead.join("lock"), b"").unwrap();
-        fs::write(dead.join("fetch-x.tmp"), b"partial").unwrap();
-
-        let second = Cache::open(dir.path()).unwrap();
-        assert!(!dead.exists(), "the dead run's litter is gone");
-        assert!(live.tmp_dir().exists(), "the live run's directory stays");
-        assert_eq!(entries(live.tmp_dir()).len(), 1);
-        assert_ne!(live.tmp_dir(), second.tmp_dir());
-
-        // Closing a run removes its directory.
-        let own = second.tmp_dir().to_path_buf();
-        drop(second);
-        assert!(!own.exists());
-        drop(w);
-        let live_dir = live.tmp_dir().to_path_buf();
-        drop(live);
-        assert!(!live_dir.exists());
-        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
     }
 
     #[test]
