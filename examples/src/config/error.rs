@@ -51,7 +51,8 @@ impl fmt::Display for ConfigError {
             }
             ConfigError::InvalidRegistry { url, origin } => write!(
                 f,
-                "registry `{url}` (from {origin}) is not an http:// or https:// URL"
+                "registry `{}` (from {origin}) is not an http:// or https:// URL",
+                super::redact_userinfo(url)
             ),
             ConfigError::Read { path, source } => {
                 write!(f, "cannot read {}: {source}", path.display())

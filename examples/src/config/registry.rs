@@ -110,6 +110,11 @@ mod tests {
 
     #[test]
     fn bad_urls_name_their_origin() {
+        let err = Registry::new("ftp://me:pw@127.0.0.1/", "x").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "registry `ftp://***@127.0.0.1/` (from x) is not an http:// or https:// URL"
+        );
         let err = Registry::new("127.0.0.1:1", "--registry").unwrap_err();
         assert_eq!(
             err.to_string(),
