@@ -86,6 +86,8 @@ pub struct FetchArgs {
     #[arg(long)]
     pub verify: bool,
     /// Fetch packages for this operating system (repeatable; `current` is this machine's).
+    /// Without `--os`, `--cpu` or `--libc`: the project's `supportedArchitectures`, else this
+    /// machine.
     #[arg(long, value_name = "OS")]
     pub os: Vec<String>,
     /// Fetch packages for this CPU (repeatable; `current` is this machine's).
@@ -128,8 +130,9 @@ pub struct FetchOptions {
     pub cache_dir: PathBuf,
     /// Downloads at once (`None`: npm's config, else [`DEFAULT_CONCURRENCY`]).
     pub concurrency: Option<usize>,
-    /// The platforms whose packages are fetched.
-    pub platforms: Platforms,
+    /// The platforms whose packages are fetched (`None`: the project's `supportedArchitectures`,
+    /// else this machine).
+    pub platforms: Option<Platforms>,
     /// Re-hash every cached file.
     pub verify: bool,
     /// See [`FetchArgs::allow_missing_integrity`].
@@ -160,7 +163,7 @@ impl FetchOptions {
             env: Env::default(),
             cache_dir: cache_dir.into(),
             concurrency: None,
-            platforms: Platforms::host(&Host::current()),
+            platforms: None,
             verify: false,
             allow_missing_integrity: false,
             attempts: None,
@@ -178,9 +181,16 @@ impl From<&FetchArgs> for FetchOptions {
     fn from(args: &FetchArgs) -> Self {
         let env = Env::from_process();
         let platforms = if args.all_platforms {
-            Platforms::all()
+            Some(Platforms::all())
+        } else if args.os.is_empty() && args.cpu.is_empty() && args.libc.is_empty() {
+            None
         } else {
-            Platforms::from_flags(&Host::current(), &args.os, &args.cpu, &args.libc)
+            Some(Platforms::from_flags(
+                &Host::current(),
+                &args.os,
+                &args.cpu,
+                &args.libc,
+            ))
         };
         FetchOptions {
             lockfile: args.lockfile.clone(),
@@ -325,10 +335,18 @@ pub async fn fetch(
             eprintln!("config: {line}");
         }
     }
-    let cache = Cache::open(&options.cache_dir).map_err(FetchError::Cache)?;
-    let planning = async {
-        Some(Plan::make(&lock, &config, &options.platforms, &cache, options.verify).await)
+    let platforms = match &options.platforms {
+        Some(p) => p.clone(),
+        None => {
+            let host = Host::current();
+            Platforms::from_project(&host, &project_dir(&options.lockfile))
+                .map_err(FetchError::Options)?
+                .unwrap_or_else(|| Platforms::host(&host))
+        }
     };
+    let cache = Cache::open(&options.cache_dir).map_err(FetchError::Cache)?;
+    let planning =
+        async { Some(Plan::make(&lock, &config, &platforms, &cache, options.verify).await) };
     let stop = async {
         interrupt.wait().await;
         None
@@ -360,7 +378,7 @@ pub async fn fetch(
     };
     if let Some(n) = report.skipped_by_reason.get(OTHER_PLATFORMS).copied() {
         report.skipped_by_reason.remove(OTHER_PLATFORMS);
-        let wanted = describe(&options.platforms);
+        let wanted = describe(&platforms);
         report
             .skipped_by_reason
             .insert(format!("for other platforms than {wanted}"), n);

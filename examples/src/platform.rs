@@ -6,8 +6,10 @@
 //! of negations accepts every value it does not name. `libc` is not checked for a platform without
 //! one (anything but Linux), as pnpm does.
 //!
-//! By default only this machine is wanted; `--os`, `--cpu` and `--libc` replace that (the value
-//! `current` stands for this machine), and `--all-platforms` wants everything.
+//! By default only this machine is wanted, or what the project asks for with pnpm's
+//! `supportedArchitectures` setting (in `pnpm-workspace.yaml`, else under `pnpm` in
+//! `package.json`); `--os`, `--cpu` and `--libc` replace that (the value `current` stands for this
+//! machine), and `--all-platforms` wants everything.
 
 use std::fmt;
 
@@ -162,6 +164,50 @@ impl Platforms {
         }
     }
 
+    /// The project's `supportedArchitectures` (`pnpm-workspace.yaml`, else `package.json`'s
+    /// `pnpm` section) in `dir`, if it sets any; a list it leaves out is this machine's value.
+    pub fn from_project(host: &Host, dir: &std::path::Path) -> Result<Option<Platforms>, String> {
+        #[derive(serde::Deserialize, Default)]
+        struct Supported {
+            #[serde(default)]
+            os: Vec<String>,
+            #[serde(default)]
+            cpu: Vec<String>,
+            #[serde(default)]
+            libc: Vec<String>,
+        }
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Settings {
+            supported_architectures: Option<Supported>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Manifest {
+            pnpm: Option<Settings>,
+        }
+        let read = |name: &str| match std::fs::read_to_string(dir.join(name)) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("cannot read {}: {e}", dir.join(name).display())),
+        };
+        let mut found = None;
+        if let Some(text) = read("pnpm-workspace.yaml")? {
+            let settings: Settings = yaml_serde::from_str(&text)
+                .map_err(|e| format!("{}: {e}", dir.join("pnpm-workspace.yaml").display()))?;
+            found = settings.supported_architectures;
+        }
+        if found.is_none()
+            && let Some(text) = read("package.json")?
+        {
+            // A package.json that is not JSON is the package manager's business, not ours.
+            found = serde_json::from_str::<Manifest>(&text)
+                .ok()
+                .and_then(|m| m.pnpm)
+                .and_then(|s| s.supported_architectures);
+        }
+        Ok(found.map(|s| Platforms::from_flags(host, &s.os, &s.cpu, &s.libc)))
+    }
+
     /// Whether a package with `req` is wanted on one of these platforms.
     pub fn accepts(&self, req: &Requirements) -> bool {
         accepts_any(&self.os, &req.os)
@@ -289,6 +335,37 @@ mod tests {
         assert!(p.accepts(&req(&["darwin"], &["arm64"], &[])));
         assert!(!p.accepts(&req(&["darwin"], &["x64"], &[])));
         assert!(Platforms::all().accepts(&req(&["aix"], &["ppc64"], &["musl"])));
+    }
+
+    #[test]
+    fn project_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = linux_x64_glibc();
+        assert_eq!(Platforms::from_project(&host, dir.path()).unwrap(), None);
+        std::fs::write(
+            dir.path().join("package.json"),
+            r#"{"pnpm": {"supportedArchitectures": {"os": ["current", "darwin"]}}}"#,
+        )
+        .unwrap();
+        let p = Platforms::from_project(&host, dir.path()).unwrap().unwrap();
+        assert_eq!((p.os, p.cpu), (s(&["linux", "darwin"]), s(&["x64"])));
+        // pnpm-workspace.yaml wins.
+        std::fs::write(
+            dir.path().join("pnpm-workspace.yaml"),
+            "packages: ['.']\nsupportedArchitectures:\n  cpu: [arm64, x64]\n  libc: [musl]\n",
+        )
+        .unwrap();
+        let p = Platforms::from_project(&host, dir.path()).unwrap().unwrap();
+        assert_eq!(p.os, s(&["linux"]));
+        assert_eq!(p.cpu, s(&["arm64", "x64"]));
+        assert_eq!(p.libc, s(&["musl"]));
+        std::fs::write(
+            dir.path().join("pnpm-workspace.yaml"),
+            "supportedArchitectures: [1\n",
+        )
+        .unwrap();
+        let err = Platforms::from_project(&host, dir.path()).unwrap_err();
+        assert!(err.contains("pnpm-workspace.yaml"), "{err}");
     }
 
     #[test]

@@ -43,6 +43,17 @@ fn only_this_platforms_packages_by_default() {
     assert_eq!(run.json()["fetched"], others, "{run:?}");
     assert_eq!(run.json()["cached"], needed, "{run:?}");
     assert_eq!(world.check_cache().len(), needed + others);
+
+    // The same from the project's pnpm setting, without flags.
+    std::fs::write(
+        world.work().join("pnpm-workspace.yaml"),
+        "supportedArchitectures:\n  os: [current, sunos]\n  cpu: [current, arm64]\n",
+    )
+    .unwrap();
+    let run = world.fetch(&["--this-platform"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["skipped"], 0, "{run:?}");
+    assert_eq!(run.json()["cached"], needed + others, "{run:?}");
 }
 
 #[test]
