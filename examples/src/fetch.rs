@@ -539,7 +539,10 @@ fn project_dir(lockfile: &Path) -> PathBuf {
 
 /// `linux-x64-glibc`, `linux|darwin-x64`, or `any platform`.
 fn describe(platforms: &Platforms) -> String {
-    let parts: Vec<String> = [&platforms.os, &platforms.cpu, &platforms.libc]
+    // A C library only means something on Linux.
+    let linux = platforms.os.is_empty() || platforms.os.iter().any(|o| o == "linux");
+    let libc = if linux { &platforms.libc[..] } else { &[] };
+    let parts: Vec<String> = [&platforms.os[..], &platforms.cpu[..], libc]
         .into_iter()
         .filter(|l| !l.is_empty())
         .map(|l| l.join("|"))
