@@ -384,6 +384,8 @@ pub async fn fetch(
             .insert(format!("for other platforms than {wanted}"), n);
     }
 
+    // Trust, proxy and credential settings are in `config.network` and `config.auth` (plain
+    // data); this client takes none of them yet.
     let http = HttpClient::builder()
         .connect_timeout(options.connect_timeout)
         .read_timeout(options.read_timeout)
@@ -446,25 +448,10 @@ pub async fn fetch(
                 report.bytes += fetched.bytes;
                 report.integrity_verified += usize::from(fetched.verified);
             }
-            Some(Some((request, Err(e)))) => {
-                let mut error = e.to_string();
-                let refused = match &e {
-                    fetch_scheduler::Error::Failed(job) => {
-                        matches!(&job.cause, JobErrorKind::Http(h) if matches!(h.status(), Some(401 | 403)))
-                    }
-                    _ => false,
-                };
-                if refused {
-                    let key = config.credentials_key(request.url());
-                    error.push_str(&format!(
-                        " (the registry wants credentials: set `{key}=…` in .npmrc)"
-                    ));
-                }
-                report.failed.push(Failure {
-                    package: request.package().to_string(),
-                    error,
-                });
-            }
+            Some(Some((request, Err(e)))) => report.failed.push(Failure {
+                package: request.package().to_string(),
+                error: failure_message(&e, &request, &config),
+            }),
             Some(None) | None => break,
         }
     }
@@ -502,6 +489,29 @@ pub async fn fetch(
     redact(&mut report, &config.auth);
     report.wall_ms = start.elapsed().as_millis() as u64;
     Ok(report)
+}
+
+/// What a failed download says: the error, and for a 401 or 403 the config key that would carry
+/// the registry's credentials.
+fn failure_message(
+    error: &fetch_scheduler::Error<JobError>,
+    request: &Request,
+    config: &Config,
+) -> String {
+    let mut message = error.to_string();
+    let refused = match error {
+        fetch_scheduler::Error::Failed(job) => {
+            matches!(&job.cause, JobErrorKind::Http(h) if matches!(h.status(), Some(401 | 403)))
+        }
+        _ => false,
+    };
+    if refused {
+        let key = config.credentials_key(request.url());
+        message.push_str(&format!(
+            " (the registry wants credentials: set `{key}=…` in .npmrc)"
+        ));
+    }
+    message
 }
 
 /// The attempts and delays: flags, else npm's `fetch-retries` / `fetch-retry-mintimeout` /
