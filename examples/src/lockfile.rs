@@ -19,6 +19,7 @@
 //! and the package manager, under `importers['.'].configDependencies`), then the project's. The
 //! project's document is the one read.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -39,6 +40,9 @@ pub struct Lockfile {
     pub packages: Vec<Package>,
     /// The importers (workspace projects), in file order.
     pub importers: Vec<Importer>,
+    /// `snapshots:`: each package in its peer context (`b@2.0.0(a@1.0.0)`) and the snapshot keys
+    /// it depends on (optional ones included).
+    pub snapshots: HashMap<String, Vec<String>>,
 }
 
 /// One entry of `packages:`.
@@ -127,6 +131,8 @@ pub struct DirectDependency {
     pub kind: DependencyKind,
     /// The package key (`name@version`) it resolves to; `None` for `link:` and `file:` deps.
     pub package: Option<String>,
+    /// Its snapshot key (with the peer suffix); `None` for `link:` deps.
+    pub snapshot: Option<String>,
 }
 
 /// Which dependency list of an importer.
@@ -291,6 +297,7 @@ impl Lockfile {
                     path,
                     packages: Vec::new(),
                     importers: Vec::new(),
+                    snapshots: HashMap::new(),
                 }),
             };
         };
@@ -354,10 +361,12 @@ impl Lockfile {
                     .flat_map(|(list, kind)| {
                         list.0.into_iter().map(move |(name, dep)| {
                             let package = package_key(&name, &dep.version);
+                            let snapshot = snapshot_key(&name, &dep.version);
                             DirectDependency {
                                 name,
                                 kind,
                                 package,
+                                snapshot,
                             }
                         })
                     })
@@ -366,16 +375,61 @@ impl Lockfile {
             })
             .collect();
 
+        let snapshots = raw
+            .snapshots
+            .0
+            .into_iter()
+            .map(|(key, snap)| {
+                let deps = snap
+                    .dependencies
+                    .0
+                    .into_iter()
+                    .chain(snap.optional_dependencies.0)
+                    .filter_map(|(name, version)| snapshot_key(&name, &scalar_text(&version)))
+                    .collect();
+                (key, deps)
+            })
+            .collect();
+
         Ok(Lockfile {
             path,
             packages,
             importers,
+            snapshots,
         })
     }
 
     /// The package with `key`, if any.
     pub fn package(&self, key: &str) -> Option<&Package> {
         self.packages.iter().find(|p| p.key == key)
+    }
+
+    /// The package keys (without peer suffix) the importers reach through `snapshots`, not
+    /// entering packages for which `excluded` says true (e.g. those of other platforms): what an
+    /// install needs. A reached snapshot missing from `snapshots` counts with no dependencies.
+    pub fn reachable(&self, excluded: &dyn Fn(&str) -> bool) -> HashSet<String> {
+        let mut seen_snapshots: HashSet<&str> = HashSet::new();
+        let mut packages = HashSet::new();
+        let mut todo: Vec<&str> = self
+            .importers
+            .iter()
+            .flat_map(|i| &i.dependencies)
+            .filter_map(|d| d.snapshot.as_deref())
+            .collect();
+        while let Some(snapshot) = todo.pop() {
+            if !seen_snapshots.insert(snapshot) {
+                continue;
+            }
+            let package = strip_peers(snapshot);
+            if excluded(package) {
+                continue;
+            }
+            packages.insert(package.to_string());
+            if let Some(deps) = self.snapshots.get(snapshot) {
+                todo.extend(deps.iter().map(String::as_str));
+            }
+        }
+        packages
     }
 
     /// The package keys the importers depend on directly, deduplicated, in file order; only keys
@@ -497,6 +551,21 @@ fn package_key(name: &str, version: &str) -> Option<String> {
     }
     let version = version.split('(').next().unwrap_or(version);
     if split_key(version).is_some() && !version.contains("://") {
+        Some(version.to_string())
+    } else {
+        Some(format!("{name}@{version}"))
+    }
+}
+
+/// The snapshot key a dependency `version` points to: `1.0.0(peer@1)` under name `foo` is
+/// `foo@1.0.0(peer@1)`; an alias `bar@1.0.0(peer@1)` is itself; `file:x` is `foo@file:x`;
+/// `link:` is `None`.
+fn snapshot_key(name: &str, version: &str) -> Option<String> {
+    if version.starts_with("link:") {
+        return None;
+    }
+    let bare = version.split('(').next().unwrap_or(version);
+    if split_key(bare).is_some() && !bare.contains("://") && !bare.starts_with("file:") {
         Some(version.to_string())
     } else {
         Some(format!("{name}@{version}"))

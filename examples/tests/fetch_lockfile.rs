@@ -158,3 +158,72 @@ fn environment_only_lockfile_has_no_packages() {
     // (libyaml reports the end of the unclosed list, past line 16.)
     assert!(err.line().is_some_and(|l| l >= 16), "{err}");
 }
+
+#[test]
+fn pnpm9_libc_variants() {
+    let lock = fixture("pnpm9-libc.yaml");
+    let host = |libc: &str| Host {
+        os: "linux".into(),
+        cpu: "x64".into(),
+        libc: Some(libc.into()),
+    };
+    let platform_specific = |p: &Platforms| -> Vec<&str> {
+        lock.packages
+            .iter()
+            .filter(|pkg| !pkg.platform.is_empty() && p.accepts(&pkg.platform))
+            .map(|pkg| pkg.key.as_str())
+            .collect()
+    };
+    assert_eq!(
+        platform_specific(&Platforms::host(&host("glibc"))),
+        [
+            "@img/sharp-libvips-linux-x64@1.0.4",
+            "@img/sharp-linux-x64@0.33.5"
+        ]
+    );
+    assert_eq!(
+        platform_specific(&Platforms::host(&host("musl"))),
+        [
+            "@img/sharp-libvips-linuxmusl-x64@1.0.4",
+            "@img/sharp-linuxmusl-x64@0.33.5"
+        ]
+    );
+    let all = platform_specific(&Platforms::all()).len();
+    assert_eq!(all, 19);
+    // Everything else (sharp itself, its JS dependencies) is wanted everywhere.
+    assert!(lock.packages.iter().all(|p| p.source == Source::Registry));
+}
+
+#[test]
+fn what_only_other_platforms_need_is_not_needed() {
+    let lock = fixture("pnpm9-libc.yaml");
+    let platforms = linux_x64_glibc();
+    let rejected = |key: &str| {
+        lock.package(key)
+            .is_some_and(|p| !platforms.accepts(&p.platform))
+    };
+    let everything = lock.reachable(&|_| false);
+    let needed = lock.reachable(&rejected);
+    assert_eq!(everything.len(), lock.packages.len());
+    // The WebAssembly build's runtime helper hangs off a package of another platform only.
+    assert!(everything.contains("@emnapi/runtime@1.11.3"));
+    assert!(!needed.contains("@emnapi/runtime@1.11.3"));
+    assert!(!needed.contains("tslib@2.9.1"));
+    for key in [
+        "sharp@0.33.5",
+        "detect-libc@2.1.2",
+        "@img/sharp-linux-x64@0.33.5",
+        "is-odd@3.0.1",
+    ] {
+        assert!(needed.contains(key), "{key}");
+    }
+    assert_eq!(needed.len(), lock.packages.len() - 17 - 2);
+
+    // Aliases, peers and file: dependencies resolve to their snapshots.
+    let lock = fixture("pnpm11-two-documents.yaml");
+    let all = lock.reachable(&|_| false);
+    assert!(all.contains("local-dir@file:local-dir"));
+    assert!(all.contains("node@runtime:22.0.0"));
+    assert!(all.contains("@img/sharp-like-linux-x64@1.0.0"));
+    assert!(!all.contains("@img/sharp-like-darwin-arm64@1.0.0"));
+}

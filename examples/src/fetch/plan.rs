@@ -31,6 +31,8 @@ pub(crate) struct Plan {
 
 /// The reason counted for packages of other platforms.
 pub(crate) const OTHER_PLATFORMS: &str = "for other platforms";
+/// The reason counted for packages only other platforms' packages depend on.
+pub(crate) const ONLY_FOR_OTHER_PLATFORMS: &str = "needed only by those";
 
 impl Plan {
     /// Plans `lock` against the cache: with `verify`, every cached file is re-hashed (a bad one
@@ -47,12 +49,28 @@ impl Plan {
             ..Plan::default()
         };
         let direct: Vec<&str> = lock.direct_keys();
+        // Packages only other platforms' packages depend on are not needed either (e.g. the
+        // runtime helpers of a WebAssembly build); those the graph does not reach at all are
+        // fetched anyway, as nothing says they are unneeded.
+        let by_key: HashMap<&str, &crate::lockfile::Package> =
+            lock.packages.iter().map(|p| (p.key.as_str(), p)).collect();
+        let rejected = |key: &str| {
+            by_key
+                .get(key)
+                .is_some_and(|p| !platforms.accepts(&p.platform))
+        };
+        let reached = lock.reachable(&|_| false);
+        let needed = lock.reachable(&rejected);
         let mut wanted: Vec<(bool, Request)> = Vec::new();
         let mut to_verify = Vec::new();
         for package in &lock.packages {
             let mut skip = |reason: String| *plan.skipped.entry(reason).or_default() += 1;
             if !platforms.accepts(&package.platform) {
                 skip(OTHER_PLATFORMS.to_string());
+                continue;
+            }
+            if reached.contains(&package.key) && !needed.contains(&package.key) {
+                skip(ONLY_FOR_OTHER_PLATFORMS.to_string());
                 continue;
             }
             let (url, integrity) = match &package.source {

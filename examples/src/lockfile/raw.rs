@@ -18,6 +18,18 @@ pub(super) struct Raw {
     pub(super) importers: Ordered<RawImporter>,
     #[serde(default)]
     pub(super) packages: Ordered<RawPackage>,
+    #[serde(default)]
+    pub(super) snapshots: Ordered<RawSnapshot>,
+}
+
+/// One entry of `snapshots:` (a package in its peer context) and what it depends on.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct RawSnapshot {
+    #[serde(default)]
+    pub(super) dependencies: Ordered<yaml_serde::Value>,
+    #[serde(default)]
+    pub(super) optional_dependencies: Ordered<yaml_serde::Value>,
 }
 
 #[derive(Deserialize)]
