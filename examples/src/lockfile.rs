@@ -302,17 +302,25 @@ impl Lockfile {
             };
         };
         let text = doc;
-        let find = |section, key: &str| find_line(text, section, key).map(|l| l + offset);
+        let package_lines = key_lines(text, "packages");
+        let find = |key: &str| {
+            package_lines
+                .get(key)
+                .copied()
+                .or_else(|| find_line(text, Some("packages"), key))
+                .map(|l| l + offset)
+        };
+        let mut keys = HashSet::new();
 
         let mut packages: Vec<Package> = Vec::new();
         for (raw_key, pkg) in raw.packages.0 {
-            let line = find(Some("packages"), &raw_key);
+            let line = find(&raw_key);
             let key = strip_peers(&raw_key).to_string();
             let Some((name, version)) = split_key(&key) else {
                 return Err(err(line, LockfileErrorKind::BadKey(raw_key)));
             };
             let (name, version) = (name.to_string(), version.to_string());
-            if packages.iter().any(|p| p.key == key) {
+            if !keys.insert(key.clone()) {
                 continue;
             }
             let Some(res) = pkg.resolution else {
@@ -582,6 +590,36 @@ fn scalar_text(v: &yaml_serde::Value) -> String {
             .trim()
             .to_string(),
     }
+}
+
+/// The 1-based line of every key of top-level `section` (`  key:` or `  'key':`), read in one
+/// pass.
+fn key_lines<'t>(text: &'t str, section: &str) -> HashMap<&'t str, usize> {
+    let mut out = HashMap::new();
+    let mut inside = false;
+    for (i, line) in text.lines().enumerate() {
+        if !line.starts_with([' ', '\t']) && !line.trim().is_empty() {
+            inside = line.trim_end() == format!("{section}:");
+            continue;
+        }
+        let Some(rest) = line.strip_prefix("  ") else {
+            continue;
+        };
+        if !inside || rest.starts_with([' ', '\t']) {
+            continue;
+        }
+        let rest = rest.trim_end();
+        let key = match rest.strip_suffix(':') {
+            Some(k) => k,
+            None => match rest.split_once(": ") {
+                Some((k, _)) => k,
+                None => continue,
+            },
+        };
+        let key = key.trim_matches(['\'', '"']);
+        out.entry(key).or_insert(i + 1);
+    }
+    out
 }
 
 /// The 1-based line of `key:` (quoted or not) — at top level, or indented under `section:`.
