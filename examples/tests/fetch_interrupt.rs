@@ -63,6 +63,7 @@ fn ctrl_c_stops_at_once_and_leaves_a_valid_cache() {
     assert!(status.success());
     let run = wait_with_deadline(child);
     let took = signalled.elapsed();
+    eprintln!("stopped {took:?} after SIGINT");
     // Far below the ~16 s the whole run takes: the running downloads were dropped, not finished.
     assert!(
         took < Duration::from_secs(5),
