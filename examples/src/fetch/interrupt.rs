@@ -55,7 +55,8 @@ impl Interrupt {
     }
 
     /// Sets the flag on the first SIGINT or SIGTERM this process receives, from a task on
-    /// `executor`; the signals' default action (ending the process) is replaced meanwhile.
+    /// `executor`; the signals' default action is replaced while the task lives. A second signal
+    /// ends the process at once (exit status 130), clean-up or not.
     /// Returns `None` where signals cannot be watched (then Ctrl-C ends the process as usual).
     pub fn on_signals(&self, executor: &smol::Executor<'static>) -> Option<smol::Task<()>> {
         use async_signal::{Signal, Signals};
@@ -66,9 +67,10 @@ impl Interrupt {
             if signals.next().await.is_some() {
                 flag.set();
             }
-            // Keep the handlers installed until the run ends, so a second Ctrl-C during the
-            // clean-up does not cut it short.
-            while signals.next().await.is_some() {}
+            // A second one means the user will not wait for the clean-up.
+            if signals.next().await.is_some() {
+                std::process::exit(super::EXIT_INTERRUPTED);
+            }
         }))
     }
 }
