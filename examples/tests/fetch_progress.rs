@@ -12,14 +12,24 @@ const COLUMNS: usize = 150;
 
 /// Runs `lockfetch fetch` (no `--json`) in a 40×150 pseudo terminal; returns what it drew.
 fn run_in_terminal(world: &World) -> (i32, String) {
+    let run = wait_with_deadline(spawn_in_terminal(world, None));
+    (run.code, run.stdout)
+}
+
+/// Starts `lockfetch fetch` (no `--json`) in a 40×150 pseudo terminal (stdout piped: what it
+/// draws); with `pid_file`, its process id is written there first.
+fn spawn_in_terminal(world: &World, pid_file: Option<&std::path::Path>) -> std::process::Child {
     let args = world.fetch_args(&[]);
     let args: Vec<String> = args
         .into_iter()
         .filter(|a| a != "--json")
         .map(|a| shell_quote(&a))
         .collect();
+    let record_pid = pid_file.map_or(String::new(), |p| {
+        format!("echo $$ > {}; ", shell_quote(&p.display().to_string()))
+    });
     let inner = format!(
-        "stty rows 40 cols {COLUMNS}; exec {} {}",
+        "{record_pid}stty rows 40 cols {COLUMNS}; exec {} {}",
         env!("CARGO_BIN_EXE_lockfetch"),
         args.join(" ")
     );
@@ -37,8 +47,7 @@ fn run_in_terminal(world: &World) -> (i32, String) {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let run = wait_with_deadline(script.spawn().expect("run `script` (util-linux)"));
-    (run.code, run.stdout)
+    script.spawn().expect("run `script` (util-linux)")
 }
 
 /// The text lines of a terminal transcript: escape sequences and carriage returns split lines.
@@ -146,4 +155,50 @@ fn quiet_when_not_a_terminal() {
     assert_eq!(lines.len(), 1, "only the summary: {run:?}");
     assert!(lines[0].starts_with("5 packages: 5 fetched ("), "{run:?}");
     assert!(!run.stderr.contains('\x1b'), "{run:?}");
+}
+
+#[test]
+fn ctrl_c_in_a_terminal_clears_the_bars_and_says_one_line() {
+    // ~16 s of downloads: surely running when interrupted.
+    let world = World::slow(100, 50_000);
+    let pid_file = world.dir.path().join("pid");
+    let child = spawn_in_terminal(&world, Some(&pid_file));
+    let start = std::time::Instant::now();
+    // Wait for some packages, so bars are on screen.
+    while world.entries() < 5 {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "no progress within 30 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    let status = std::process::Command::new("sh")
+        .args(["-c", &format!("kill -INT {}", pid.trim())])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let run = wait_with_deadline(child);
+    assert_eq!(run.code, 130, "{run:?}");
+
+    let screen = run.stdout;
+    let lines = plain_lines(&screen);
+    assert!(
+        lines.iter().any(|l| l.contains("/100 packages")),
+        "bars were drawn: {screen:?}"
+    );
+    // After the last clear, only the one line is left.
+    let after_clear = screen.rsplit("\x1b[2K").next().unwrap();
+    let text: Vec<String> = plain_lines(after_clear)
+        .into_iter()
+        .map(|l| l.trim_end().to_string())
+        .collect();
+    let had = world.check_cache().len();
+    assert_eq!(
+        text,
+        [format!(
+            "interrupted: {had} of 100 fetched; run again to finish"
+        )],
+        "{screen:?}"
+    );
 }
