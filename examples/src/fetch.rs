@@ -32,7 +32,7 @@ pub use report::{Failure, Report};
 
 use crate::cache::{Cache, CacheError};
 use crate::config::{ConfigError, Registry};
-use crate::http::HttpClient;
+use crate::http::{HttpClient, ProxySettings, TlsSettings};
 use crate::lockfile::{Lockfile, LockfileError, ParseOptions, Source};
 use crate::progress::Progress;
 use job::{Jobs, Target, classify};
@@ -55,8 +55,8 @@ pub struct FetchArgs {
     /// Cache directory (default: $XDG_CACHE_HOME/lockfetch or ~/.cache/lockfetch).
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
-    /// Downloads at once.
-    #[arg(long, value_name = "N", default_value_t = 16)]
+    /// Downloads at once (over HTTP/2 they share one connection per registry).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_CONCURRENCY)]
     pub concurrency: usize,
     /// Print one JSON object on stdout (human output stays on stderr).
     #[arg(long)]
@@ -76,7 +76,29 @@ pub struct FetchArgs {
     /// Idle-read timeout (no byte for this long fails the attempt), in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 30_000)]
     pub read_timeout_ms: u64,
+    /// Trust the CA certificates of this PEM file too (repeatable). Always trusted: the bundled
+    /// roots, the system store, $SSL_CERT_FILE, $SSL_CERT_DIR and $NODE_EXTRA_CA_CERTS.
+    #[arg(long = "cafile", value_name = "PATH")]
+    pub cafile: Vec<PathBuf>,
+    /// Proxy for every URL, `http://[user:password@]host:port` (else $HTTPS_PROXY/$HTTP_PROXY;
+    /// $NO_PROXY applies either way).
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
+    /// Use HTTP/1.1 only (HTTP/2 is used when the registry offers it).
+    #[arg(long)]
+    pub http1: bool,
+    /// Do not verify TLS certificates (prints a warning): anyone on the path can pose as the
+    /// registry. Prefer --cafile.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Print the tarball URL of every package this platform needs, one per line, and exit.
+    #[arg(long)]
+    pub list_urls: bool,
 }
+
+/// Default of `--concurrency`: the fastest setting measured against a real registry (more was
+/// never slower there; see BENCHMARKS.md).
+pub const DEFAULT_CONCURRENCY: usize = 64;
 
 /// Everything a fetch run needs; [`FetchArgs`] converts into it.
 #[derive(Debug, Clone)]
@@ -99,21 +121,30 @@ pub struct FetchOptions {
     pub read_timeout: Duration,
     /// Draw progress bars on stderr.
     pub progress: bool,
+    /// Trust settings of the HTTP client.
+    pub tls: TlsSettings,
+    /// Proxy settings of the HTTP client.
+    pub proxy: ProxySettings,
+    /// HTTP/1.1 only.
+    pub http1_only: bool,
 }
 
 impl FetchOptions {
-    /// Defaults (16 downloads, 3 attempts, no progress) for `lockfile` into `cache_dir`.
+    /// Defaults ([`DEFAULT_CONCURRENCY`] downloads, 3 attempts, no progress) for `lockfile` into `cache_dir`.
     pub fn new(lockfile: impl Into<PathBuf>, cache_dir: impl Into<PathBuf>) -> Self {
         FetchOptions {
             lockfile: lockfile.into(),
             registry: None,
             cache_dir: cache_dir.into(),
-            concurrency: 16,
+            concurrency: DEFAULT_CONCURRENCY,
             allow_missing_integrity: false,
             retry: RetryPolicy::new(3),
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(30),
             progress: false,
+            tls: TlsSettings::default(),
+            proxy: ProxySettings::default(),
+            http1_only: false,
         }
     }
 }
@@ -131,6 +162,17 @@ impl From<&FetchArgs> for FetchOptions {
             connect_timeout: Duration::from_millis(args.connect_timeout_ms),
             read_timeout: Duration::from_millis(args.read_timeout_ms),
             progress: !args.json && std::io::stderr().is_terminal(),
+            tls: TlsSettings {
+                extra_ca_files: args.cafile.clone(),
+                extra_ca_pem: Vec::new(),
+                verify: !args.insecure,
+            },
+            proxy: ProxySettings {
+                https_proxy: args.proxy.clone(),
+                http_proxy: args.proxy.clone(),
+                no_proxy: None,
+            },
+            http1_only: args.http1,
         }
     }
 }
@@ -180,6 +222,20 @@ impl std::error::Error for FetchError {}
 /// failed; [`EXIT_SETUP`] when the run could not start (then `--json` prints `{"error": "…"}`).
 pub fn main(args: &FetchArgs) -> i32 {
     let options = FetchOptions::from(args);
+    if args.list_urls {
+        return match plan_urls(&options) {
+            Ok(urls) => {
+                for url in urls {
+                    println!("{url}");
+                }
+                0
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                EXIT_SETUP
+            }
+        };
+    }
     match run(&options) {
         Ok(report) => {
             if args.json {
@@ -196,6 +252,29 @@ pub fn main(args: &FetchArgs) -> i32 {
             EXIT_SETUP
         }
     }
+}
+
+/// The tarball URL of every package of the lockfile that this platform needs and that can be
+/// fetched, in lockfile order (`--list-urls`).
+pub fn plan_urls(options: &FetchOptions) -> Result<Vec<String>, FetchError> {
+    let parse = ParseOptions {
+        allow_missing_integrity: options.allow_missing_integrity,
+    };
+    let lock = Lockfile::read(&options.lockfile, parse).map_err(FetchError::Lockfile)?;
+    let registry = if lock.packages.iter().any(|p| p.source == Source::Registry) {
+        Some(Registry::resolve(options.registry.as_deref()).map_err(FetchError::Config)?)
+    } else {
+        None
+    };
+    Ok(lock
+        .packages
+        .iter()
+        .filter_map(|p| match (&p.source, &registry) {
+            (Source::Tarball(url), _) => Some(url.clone()),
+            (_, Some(r)) => r.package_url(p),
+            _ => None,
+        })
+        .collect())
 }
 
 /// Runs a fetch on a fresh smol executor driven by this thread and `available_parallelism - 1`
@@ -225,6 +304,19 @@ pub async fn fetch(
     executor: Arc<Executor<'static>>,
 ) -> Result<Report, FetchError> {
     let start = Instant::now();
+    let http = HttpClient::builder()
+        .connect_timeout(options.connect_timeout)
+        .read_timeout(options.read_timeout)
+        .max_idle_per_origin(options.concurrency.max(1))
+        .tls(options.tls.clone())
+        .proxy(options.proxy.clone())
+        .http1_only(options.http1_only)
+        .executor(executor.clone())
+        .build();
+    // Open the registry's first connection while the lockfile is read.
+    if let Ok(registry) = Registry::resolve(options.registry.as_deref()) {
+        http.preconnect(registry.url());
+    }
     let parse = ParseOptions {
         allow_missing_integrity: options.allow_missing_integrity,
     };
@@ -269,12 +361,6 @@ pub async fn fetch(
         todo.push(package.key.clone());
     }
 
-    let http = HttpClient::builder()
-        .connect_timeout(options.connect_timeout)
-        .read_timeout(options.read_timeout)
-        .max_idle_per_origin(options.concurrency.max(1))
-        .executor(executor.clone())
-        .build();
     let downloads = todo
         .iter()
         .map(|k| (k.clone(), AtomicU32::new(0)))

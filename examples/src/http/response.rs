@@ -6,9 +6,11 @@ use std::time::Duration;
 use http_body_util::BodyExt;
 use hyper::body::{Bytes, Incoming};
 
-use super::client::Inner;
-use super::connect::Sender;
+use http_body_util::Empty;
+use hyper::client::conn::http1;
+
 use super::error::{HttpError, HttpErrorKind, Phase, from_hyper};
+use super::origin::Origin;
 use super::timeout::timeout;
 
 /// Bodies of redirects and error statuses up to this size are read to keep the connection.
@@ -16,8 +18,8 @@ const DISCARD_LIMIT: u64 = 64 * 1024;
 
 /// A response whose headers have arrived; the body is read piece by piece.
 ///
-/// The connection goes back to the client's pool when the body has been read to its end;
-/// dropping a response earlier closes the connection.
+/// An HTTP/1.1 connection goes back to the client's pool when the body has been read to its
+/// end; dropping a response earlier closes that connection (over HTTP/2 it resets the stream).
 pub struct Response {
     url: String,
     status: u16,
@@ -30,11 +32,10 @@ pub struct Response {
     release: Option<Release>,
 }
 
-/// What returns a connection to the pool once its response body is complete.
+/// What returns an HTTP/1.1 connection to its origin's pool once its response body is complete.
 pub(crate) struct Release {
-    pub(crate) pool: Arc<Inner>,
-    pub(crate) origin: String,
-    pub(crate) sender: Sender,
+    pub(crate) origin: Arc<Origin>,
+    pub(crate) sender: http1::SendRequest<Empty<Bytes>>,
 }
 
 impl std::fmt::Debug for Response {
@@ -53,7 +54,7 @@ impl Response {
         url: String,
         resp: hyper::Response<Incoming>,
         read_timeout: Duration,
-        release: Release,
+        release: Option<Release>,
     ) -> Response {
         let (parts, body) = resp.into_parts();
         let content_length = parts
@@ -70,7 +71,7 @@ impl Response {
             body,
             done: false,
             read_timeout,
-            release: Some(release),
+            release,
         }
     }
 
@@ -126,7 +127,7 @@ impl Response {
                         return Err(self.error(HttpErrorKind::Truncated { received, expected }));
                     }
                     if let Some(r) = self.release.take() {
-                        r.pool.put_idle(r.origin, r.sender);
+                        r.origin.put_idle(r.sender);
                     }
                 }
                 Some(Some(Err(e))) => {
