@@ -23,6 +23,7 @@ const DISCARD_LIMIT: u64 = 64 * 1024;
 pub struct Response {
     url: String,
     status: u16,
+    http2: bool,
     headers: hyper::HeaderMap,
     content_length: Option<u64>,
     received: u64,
@@ -65,6 +66,7 @@ impl Response {
         Response {
             url,
             status: parts.status.as_u16(),
+            http2: parts.version == hyper::Version::HTTP_2,
             headers: parts.headers,
             content_length,
             received: 0,
@@ -78,6 +80,11 @@ impl Response {
     /// The HTTP status code.
     pub fn status(&self) -> u16 {
         self.status
+    }
+
+    /// Whether the response came over HTTP/2 (else HTTP/1.x).
+    pub fn is_http2(&self) -> bool {
+        self.http2
     }
 
     /// The URL that answered (the last one after redirects).
