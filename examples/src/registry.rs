@@ -328,7 +328,7 @@ async fn accept_loop(
         let open = open.clone();
         let shared = shared.clone();
         let acceptor = acceptor.clone();
-        let exec = h2::LocalExec(ex.clone());
+        let exec = h2::LocalExec(Rc::downgrade(&ex));
         ex.spawn(async move {
             connection(stream, shared, acceptor, exec).await;
             open.fetch_sub(1, Ordering::Relaxed);

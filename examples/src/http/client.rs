@@ -102,13 +102,6 @@ impl std::fmt::Debug for HttpClient {
     }
 }
 
-/// How sending on one connection went.
-enum Sent {
-    Done(Response),
-    /// The connection was closed before it took the request: try another.
-    Stale,
-}
-
 impl HttpClient {
     /// A client with the defaults: 10 s connect timeout, 30 s idle-read timeout, 5 redirects,
     /// up to 64 idle HTTP/1.1 connections per origin, HTTP/2 when the server offers it, name
@@ -226,7 +219,7 @@ impl HttpClient {
             .and_then(|c| c.authorization(url));
         for _ in 0..MAX_STALE {
             let Some(sender) = origin.reuse() else { break };
-            if let Sent::Done(resp) = self
+            if let Some(resp) = self
                 .send(
                     &origin,
                     &target,
@@ -252,8 +245,8 @@ impl HttpClient {
             )
             .await?
         {
-            Sent::Done(resp) => Ok(resp),
-            Sent::Stale => Err(HttpErrorKind::Reset {
+            Some(resp) => Ok(resp),
+            None => Err(HttpErrorKind::Reset {
                 received: 0,
                 cause: "the new connection closed before the request was sent".into(),
             }),
@@ -324,7 +317,8 @@ impl HttpClient {
         }
     }
 
-    /// Sends the request on `sender`; `reused` connections may turn out closed.
+    /// Sends the request on `sender`; `None` when the connection turned out closed before it
+    /// took the request (try another).
     async fn send(
         &self,
         origin: &Arc<Origin>,
@@ -333,7 +327,7 @@ impl HttpClient {
         authorization: Option<&str>,
         sender: Sender,
         reused: bool,
-    ) -> Result<Sent, HttpErrorKind> {
+    ) -> Result<Option<Response>, HttpErrorKind> {
         let config = &self.inner.config;
         let h2 = matches!(sender, Sender::H2(_));
         let mut request = if h2 {
@@ -357,7 +351,7 @@ impl HttpClient {
         match sender {
             Sender::H1(mut s) => {
                 if reused && !matches!(timeout(POOL_READY, s.ready()).await, Some(Ok(()))) {
-                    return Ok(Sent::Stale);
+                    return Ok(None);
                 }
                 match timeout(config.read_timeout, s.try_send_request(request)).await {
                     None => Err(headers_timeout),
@@ -366,21 +360,21 @@ impl HttpClient {
                             origin: origin.clone(),
                             sender: s,
                         };
-                        Ok(Sent::Done(self.response(url, resp, Some(release))))
+                        Ok(Some(self.response(url, resp, Some(release))))
                     }
                     // Closed while idle, before any byte of the answer: try another connection.
-                    Some(Err(e)) if reused && e.message().is_some() => Ok(Sent::Stale),
+                    Some(Err(e)) if reused && e.message().is_some() => Ok(None),
                     Some(Err(e)) => Err(from_hyper(e.error(), 0, None)),
                 }
             }
             Sender::H2(mut s) => {
                 match timeout(config.read_timeout, s.try_send_request(request)).await {
                     None => Err(headers_timeout),
-                    Some(Ok(resp)) => Ok(Sent::Done(self.response(url, resp, None))),
+                    Some(Ok(resp)) => Ok(Some(self.response(url, resp, None))),
                     // The connection went away (closed, GOAWAY) before taking the request.
                     Some(Err(e)) if e.message().is_some() => {
                         origin.drop_h2();
-                        Ok(Sent::Stale)
+                        Ok(None)
                     }
                     Some(Err(e)) => Err(from_hyper(e.error(), 0, None)),
                 }

@@ -4,7 +4,7 @@
 use std::convert::Infallible;
 use std::io;
 use std::pin::Pin;
-use std::rc::Rc;
+use std::rc::Weak;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,17 +26,19 @@ pub const MAX_CONCURRENT_STREAMS: u32 = 100;
 type Chunks = Pin<Box<dyn Stream<Item = Result<Frame<Bytes>, io::Error>> + Send>>;
 type Body = StreamBody<Chunks>;
 
-/// Runs hyper's stream tasks on the registry thread's executor.
+/// Runs hyper's stream tasks on the registry thread's executor. Weak, so that the tasks it
+/// spawned do not keep the executor (and with it every connection) alive after shutdown.
 #[derive(Clone)]
-pub(crate) struct LocalExec(pub(crate) Rc<LocalExecutor<'static>>);
+pub(crate) struct LocalExec(pub(crate) Weak<LocalExecutor<'static>>);
 
 impl<F: Future + 'static> hyper::rt::Executor<F> for LocalExec {
     fn execute(&self, fut: F) {
-        self.0
-            .spawn(async move {
+        if let Some(ex) = self.0.upgrade() {
+            ex.spawn(async move {
                 fut.await;
             })
             .detach();
+        }
     }
 }
 
