@@ -273,3 +273,30 @@ fn credentials_are_asked_per_request_url() {
     let counts = registry.auth_counts();
     assert_eq!((counts.accepted, counts.rejected), (1, 1));
 }
+
+#[test]
+fn body_faults_reach_the_client_over_http2() {
+    let (registry, ca) = https_registry(4, true);
+    registry.inject(&path(0), Fault::Reset { after: 1000 });
+    registry.inject(&path(1), Fault::Truncate { after: 1000 });
+    registry.inject(&path(2), Fault::Corrupt);
+    let client = builder().tls(trusting(&ca)).build();
+    let url = |i| format!("{}{}", registry.url(), path(i));
+    run(20, async {
+        for i in 0..2 {
+            // The stream may break before or after its head reached the client.
+            let err = match client.get(&url(i)).await {
+                Ok(resp) => resp.bytes().await.unwrap_err(),
+                Err(e) => e,
+            };
+            assert!(err.is_transient(), "{err}");
+        }
+        let corrupt = fetch(&client, &url(2)).await.unwrap();
+        let good = fetch(&client, &url(3)).await.unwrap();
+        assert_eq!(corrupt.len(), 4096);
+        assert_ne!(corrupt, files(3, 4096)[2].1.to_vec());
+        assert_eq!(good, files(4, 4096)[3].1.to_vec());
+    });
+    // The broken streams did not break the connection.
+    assert_eq!(registry.stats().connections, 1);
+}
