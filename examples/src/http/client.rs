@@ -308,9 +308,9 @@ impl HttpClient {
             spawner: &self.inner.config.spawner,
         };
         match connect.open(target).await {
-            Ok(sender) => {
+            Ok(mut sender) => {
                 origin.breaker.success();
-                origin.opened(&sender);
+                origin.opened(&mut sender);
                 Ok(sender)
             }
             Err(failure) => Err(origin.breaker.failure(&origin.key, failure)),
@@ -329,7 +329,7 @@ impl HttpClient {
         reused: bool,
     ) -> Result<Option<Response>, HttpErrorKind> {
         let config = &self.inner.config;
-        let h2 = matches!(sender, Sender::H2(_));
+        let h2 = matches!(sender, Sender::H2(..));
         let mut request = if h2 {
             // HTTP/2 carries the authority in the request's URI, not in a Host header.
             hyper::Request::get(format!("{}{}", target.origin_uri(), target.path))
@@ -367,13 +367,13 @@ impl HttpClient {
                     Some(Err(e)) => Err(from_hyper(e.error(), 0, None)),
                 }
             }
-            Sender::H2(mut s) => {
+            Sender::H2(mut s, n) => {
                 match timeout(config.read_timeout, s.try_send_request(request)).await {
                     None => Err(headers_timeout),
                     Some(Ok(resp)) => Ok(Some(self.response(url, resp, None))),
                     // The connection went away (closed, GOAWAY) before taking the request.
                     Some(Err(e)) if e.message().is_some() => {
-                        origin.drop_h2();
+                        origin.drop_h2(n);
                         Ok(None)
                     }
                     Some(Err(e)) => Err(from_hyper(e.error(), 0, None)),

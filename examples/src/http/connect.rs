@@ -36,10 +36,11 @@ const H2_CONNECTION_WINDOW: u32 = 64 << 20;
 const H2_MAX_FRAME: u32 = 256 << 10;
 
 /// The sending half of a connection: an HTTP/1.1 one serves one request at a time (pooled
-/// while idle); an HTTP/2 one is shared by every request to its origin.
+/// while idle); an HTTP/2 one is shared by every request to its origin (with the number its
+/// origin gave it, see [`Origin::opened`](super::origin::Origin::opened)).
 pub(crate) enum Sender {
     H1(http1::SendRequest<Empty<Bytes>>),
-    H2(http2::SendRequest<Empty<Bytes>>),
+    H2(http2::SendRequest<Empty<Bytes>>, u64),
 }
 
 /// Where hyper's connection tasks run.
@@ -274,5 +275,5 @@ where
     spawner.spawn(async move {
         let _ = conn.await;
     });
-    Ok(Sender::H2(sender))
+    Ok(Sender::H2(sender, 0))
 }

@@ -25,7 +25,10 @@ pub(crate) enum Proto {
 
 #[derive(Default)]
 struct Conns {
-    h2: Option<http2::SendRequest<Empty<Bytes>>>,
+    /// The shared HTTP/2 connection and its number.
+    h2: Option<(u64, http2::SendRequest<Empty<Bytes>>)>,
+    /// Numbers the HTTP/2 connections opened so far.
+    opened_h2: u64,
     idle: Vec<http1::SendRequest<Empty<Bytes>>>,
 }
 
@@ -73,9 +76,9 @@ impl Origin {
     /// one (taken out of the pool).
     pub(crate) fn reuse(&self) -> Option<Sender> {
         let mut conns = self.conns();
-        if let Some(h2) = &conns.h2 {
+        if let Some((n, h2)) = &conns.h2 {
             if !h2.is_closed() {
-                return Some(Sender::H2(h2.clone()));
+                return Some(Sender::H2(h2.clone(), *n));
             }
             conns.h2 = None;
         }
@@ -91,25 +94,32 @@ impl Origin {
     pub(crate) fn has_connection(&self) -> bool {
         let mut conns = self.conns();
         conns.idle.retain(|s| !s.is_closed());
-        conns.h2.as_ref().is_some_and(|s| !s.is_closed()) || !conns.idle.is_empty()
+        conns.h2.as_ref().is_some_and(|(_, s)| !s.is_closed()) || !conns.idle.is_empty()
     }
 
     /// Records a newly opened connection: its protocol becomes the origin's, and an HTTP/2 one
-    /// is shared from now on.
-    pub(crate) fn opened(&self, sender: &Sender) {
+    /// gets a number and is shared from now on (replacing the previous one).
+    pub(crate) fn opened(&self, sender: &mut Sender) {
         let proto = match sender {
             Sender::H1(_) => Proto::H1,
-            Sender::H2(s) => {
-                self.conns().h2 = Some(s.clone());
+            Sender::H2(s, n) => {
+                let mut conns = self.conns();
+                conns.opened_h2 += 1;
+                *n = conns.opened_h2;
+                conns.h2 = Some((*n, s.clone()));
                 Proto::H2
             }
         };
         *self.proto.lock().unwrap_or_else(|e| e.into_inner()) = proto;
     }
 
-    /// Forgets the HTTP/2 connection if it is `sender`'s (it refused a new request).
-    pub(crate) fn drop_h2(&self) {
-        self.conns().h2 = None;
+    /// Forgets HTTP/2 connection number `n` (it refused a new request: closed, or going away);
+    /// a newer one that replaced it stays.
+    pub(crate) fn drop_h2(&self, n: u64) {
+        let mut conns = self.conns();
+        if conns.h2.as_ref().is_some_and(|(current, _)| *current == n) {
+            conns.h2 = None;
+        }
     }
 
     /// Returns an HTTP/1.1 connection whose response was read to its end.
