@@ -389,7 +389,7 @@ impl Credentials for TokenFor {
 
 #[test]
 fn credentials_are_asked_again_after_a_redirect_to_another_host() {
-    let (other, other_heads) = recording(|p| ok(p));
+    let (other, other_heads) = recording(ok);
     let target = format!("{other}/elsewhere.tgz");
     let (registry, registry_heads) = recording(move |_| {
         format!("HTTP/1.1 302 Found\r\nLocation: {target}\r\nContent-Length: 0\r\n\r\n")
