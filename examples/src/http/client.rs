@@ -198,6 +198,26 @@ impl HttpClient {
         if origin.has_connection() {
             return Ok(());
         }
+        // The name look-up and the reading of the trust store, side by side.
+        let proxy = self
+            .inner
+            .proxies
+            .as_ref()
+            .ok()
+            .and_then(|p| p.for_target(&target));
+        let (host, port) = match proxy {
+            Some(p) => (p.bare_host(), p.port),
+            None => (target.bare_host(), target.port),
+        };
+        let lookup = async {
+            let _ = self.inner.dns.lookup(host, port).await;
+        };
+        let tls = async {
+            if target.tls {
+                self.tls_setup().await;
+            }
+        };
+        futures_lite::future::zip(lookup, tls).await;
         if let Sender::H1(s) = self.open(&origin, &target).await? {
             origin.put_idle(s);
         }
@@ -280,6 +300,9 @@ impl HttpClient {
                 .breaker
                 .failure(&origin.key, ConnectFailure { kind, strike })
         };
+        if target.tls {
+            self.tls_setup().await;
+        }
         let tls = match target.tls {
             false => None,
             true => match self.inner.tls() {
@@ -314,6 +337,17 @@ impl HttpClient {
                 Ok(sender)
             }
             Err(failure) => Err(origin.breaker.failure(&origin.key, failure)),
+        }
+    }
+
+    /// Sets TLS up (reading the trust store takes a while) on smol's blocking pool, once.
+    async fn tls_setup(&self) {
+        if self.inner.tls.get().is_none() {
+            let inner = self.inner.clone();
+            smol::unblock(move || {
+                let _ = inner.tls();
+            })
+            .await;
         }
     }
 

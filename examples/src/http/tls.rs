@@ -61,43 +61,50 @@ pub(crate) fn connector(
 }
 
 /// Bundled roots + platform store + `SSL_CERT_FILE`/`SSL_CERT_DIR`/`NODE_EXTRA_CA_CERTS` from
-/// `env` + the extra files and PEM text of `settings`.
+/// `env` + the extra files and PEM text of `settings`, each certificate once.
 fn roots(settings: &TlsSettings, env: &EnvLookup) -> Result<RootCertStore, String> {
-    let mut roots = RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    // A machine without a store (or with unreadable entries) still has the bundled roots.
-    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-    let file = env("SSL_CERT_FILE");
-    if let Some(file) = &file {
-        let found = rustls_native_certs::load_certs_from_paths(Some(Path::new(file)), None);
-        roots.add_parsable_certificates(found.certs);
+    let mut certs = Vec::new();
+    // A machine without a store (or with unreadable entries) still has the bundled roots. With
+    // SSL_CERT_FILE or SSL_CERT_DIR set in the process, this reads those instead of the store.
+    certs.extend(rustls_native_certs::load_native_certs().certs);
+    // The same variables from `env`, unless they are the process's (read just above).
+    let fresh = |name: &str| env(name).filter(|v| std::env::var(name).ok().as_ref() != Some(v));
+    if let Some(file) = fresh("SSL_CERT_FILE") {
+        let found = rustls_native_certs::load_certs_from_paths(Some(Path::new(&file)), None);
+        certs.extend(found.certs);
     }
-    if let Some(dirs) = env("SSL_CERT_DIR") {
+    if let Some(dirs) = fresh("SSL_CERT_DIR") {
         for dir in dirs.split(':').filter(|d| !d.is_empty()) {
             let found = rustls_native_certs::load_certs_from_paths(None, Some(Path::new(dir)));
-            roots.add_parsable_certificates(found.certs);
+            certs.extend(found.certs);
         }
     }
     // Node reads this file in addition to its own roots, and only warns when it is missing.
     if let Some(file) = env("NODE_EXTRA_CA_CERTS") {
-        roots.add_parsable_certificates(pem_file(Path::new(&file)).unwrap_or_default());
+        certs.extend(pem_file(Path::new(&file)).unwrap_or_default());
     }
     for file in &settings.extra_ca_files {
-        roots.add_parsable_certificates(pem_file(file)?);
+        certs.extend(pem_file(file)?);
     }
     for (i, pem) in settings.extra_ca_pem.iter().enumerate() {
-        let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
+        let found = CertificateDer::pem_slice_iter(pem.as_bytes())
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| format!("CA certificate #{} (npm `ca`): {e}", i + 1))?;
-        if certs.is_empty() {
+        if found.is_empty() {
             return Err(format!(
                 "CA certificate #{} (npm `ca`) holds no PEM certificate",
                 i + 1
             ));
         }
-        roots.add_parsable_certificates(certs);
+        certs.extend(found);
     }
+    // Stores list each certificate under several names (hash links, .pem files, the bundle).
+    let mut seen = std::collections::HashSet::new();
+    certs.retain(|c| seen.insert(c.as_ref().to_vec()));
+    let mut roots = RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    roots.add_parsable_certificates(certs);
     Ok(roots)
 }
 
