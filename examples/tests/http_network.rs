@@ -206,32 +206,35 @@ fn preconnect_opens_the_connection_before_the_first_request() {
 }
 
 #[test]
-fn retry_after_is_parsed_on_429_and_503() {
-    let (registry, ca) = https_registry(2, true);
-    registry.inject(
-        &path(0),
-        Fault::RetryAfter {
-            status: 429,
-            seconds: 7,
-        },
-    );
-    registry.inject(&path(1), Fault::Status(503));
+fn retry_after_is_parsed_on_429_and_503_over_both_protocols() {
+    let (https, ca) = https_registry(2, true);
+    let plain = registry(2, 64, Shaping::none(), RegistryOptions::default());
     let client = builder().tls(trusting(&ca)).build();
-    run(20, async {
-        let err = client
-            .get(&format!("{}{}", registry.url(), path(0)))
-            .await
-            .unwrap_err();
-        assert_eq!(err.status(), Some(429));
-        assert!(err.is_transient());
-        assert_eq!(err.retry_after(), Some(Duration::from_secs(7)));
-        assert!(err.to_string().contains("Retry-After: 7 s"), "{err}");
-        let err = client
-            .get(&format!("{}{}", registry.url(), path(1)))
-            .await
-            .unwrap_err();
-        assert_eq!((err.status(), err.retry_after()), (Some(503), None));
-    });
+    for registry in [&https, &plain] {
+        registry.inject(
+            &path(0),
+            Fault::RetryAfter {
+                status: 429,
+                seconds: 7,
+            },
+        );
+        registry.inject(&path(1), Fault::Status(503));
+        run(20, async {
+            let err = client
+                .get(&format!("{}{}", registry.url(), path(0)))
+                .await
+                .unwrap_err();
+            assert_eq!(err.status(), Some(429));
+            assert!(err.is_transient());
+            assert_eq!(err.retry_after(), Some(Duration::from_secs(7)));
+            assert!(err.to_string().contains("Retry-After: 7 s"), "{err}");
+            let err = client
+                .get(&format!("{}{}", registry.url(), path(1)))
+                .await
+                .unwrap_err();
+            assert_eq!((err.status(), err.retry_after()), (Some(503), None));
+        });
+    }
 }
 
 /// A token for the registry's own URLs only.
@@ -245,33 +248,35 @@ impl Credentials for Token {
 }
 
 #[test]
-fn credentials_are_asked_per_request_url() {
+fn credentials_are_asked_per_request_url_over_both_protocols() {
     let ca = lockfetch::registry::TestCa::generate().unwrap();
-    let registry = lockfetch::registry::MockRegistry::with_options(
-        files(2, 64),
-        Shaping::none(),
-        Default::default(),
-        RegistryOptions {
-            tls: Some(ca.clone()),
-            http2: true,
-            authorization: Some("Bearer s3cret".into()),
-        },
-    )
-    .unwrap();
-    let url = |i| format!("{}{}", registry.url(), path(i));
-    let with = builder()
-        .tls(trusting(&ca))
-        .credentials(Arc::new(Token(registry.url())))
-        .build();
-    run(20, fetch(&with, &url(0))).unwrap();
-    let elsewhere = builder()
-        .tls(trusting(&ca))
-        .credentials(Arc::new(Token("https://elsewhere.test".into())))
-        .build();
-    let err = run(20, elsewhere.get(&url(1))).unwrap_err();
-    assert_eq!(err.status(), Some(401));
-    let counts = registry.auth_counts();
-    assert_eq!((counts.accepted, counts.rejected), (1, 1));
+    for tls in [Some(ca.clone()), None] {
+        let registry = lockfetch::registry::MockRegistry::with_options(
+            files(2, 64),
+            Shaping::none(),
+            Default::default(),
+            RegistryOptions {
+                http2: tls.is_some(),
+                tls,
+                authorization: Some("Bearer s3cret".into()),
+            },
+        )
+        .unwrap();
+        let url = |i| format!("{}{}", registry.url(), path(i));
+        let with = builder()
+            .tls(trusting(&ca))
+            .credentials(Arc::new(Token(registry.url())))
+            .build();
+        run(20, fetch(&with, &url(0))).unwrap();
+        let elsewhere = builder()
+            .tls(trusting(&ca))
+            .credentials(Arc::new(Token("https://elsewhere.test".into())))
+            .build();
+        let err = run(20, elsewhere.get(&url(1))).unwrap_err();
+        assert_eq!(err.status(), Some(401));
+        let counts = registry.auth_counts();
+        assert_eq!((counts.accepted, counts.rejected), (1, 1));
+    }
 }
 
 #[test]
