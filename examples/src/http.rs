@@ -43,6 +43,7 @@
 //! hyper itself does the framing, HTTP/2 multiplexing and flow control.
 
 mod breaker;
+mod builder;
 mod client;
 mod connect;
 mod dns;
@@ -57,7 +58,8 @@ mod timeout;
 mod tls;
 
 pub use breaker::Unreachable;
-pub use client::{HttpClient, HttpClientBuilder};
+pub use builder::HttpClientBuilder;
+pub use client::HttpClient;
 pub use dns::{LookupFuture, Resolver, SystemResolver};
 pub use error::{HttpError, HttpErrorKind, Phase};
 pub use response::Response;

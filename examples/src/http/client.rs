@@ -11,14 +11,14 @@ use hyper::body::{Bytes, Incoming};
 use hyper::header;
 
 use super::breaker::{ConnectFailure, Strike};
-use super::connect::{Connect, Sender, Spawner};
-use super::dns::{DnsCache, Resolver, SystemResolver};
+use super::builder::{Config, HttpClientBuilder};
+use super::connect::{Connect, Sender};
+use super::dns::DnsCache;
 use super::error::{HttpError, HttpErrorKind, Phase, from_hyper};
 use super::origin::{Origin, Proto};
 use super::proxy::Proxies;
 use super::response::{Release, Response};
 use super::retry_after::parse_retry_after;
-use super::settings::{Credentials, EnvLookup, ProxySettings, TlsSettings, process_env};
 use super::target::{Target, resolve};
 use super::timeout::timeout;
 use super::tls;
@@ -54,29 +54,6 @@ pub struct HttpClient {
     inner: Arc<Inner>,
 }
 
-/// Builds an [`HttpClient`] with non-default settings.
-#[derive(Clone)]
-pub struct HttpClientBuilder {
-    config: Config,
-}
-
-#[derive(Clone)]
-struct Config {
-    connect_timeout: Duration,
-    read_timeout: Duration,
-    max_redirects: usize,
-    max_idle_per_origin: usize,
-    user_agent: String,
-    spawner: Spawner,
-    tls: TlsSettings,
-    proxy: ProxySettings,
-    credentials: Option<Arc<dyn Credentials>>,
-    http1_only: bool,
-    resolver: Arc<dyn Resolver>,
-    dns_ttl: Duration,
-    env: EnvLookup,
-}
-
 struct Inner {
     config: Config,
     origins: Mutex<HashMap<String, Arc<Origin>>>,
@@ -106,30 +83,14 @@ impl HttpClient {
     /// A client with the defaults: 10 s connect timeout, 30 s idle-read timeout, 5 redirects,
     /// up to 64 idle HTTP/1.1 connections per origin, HTTP/2 when the server offers it, name
     /// look-ups cached for 5 minutes, proxies from the environment, trust as in
-    /// [`TlsSettings`].
+    /// [`TlsSettings`](super::TlsSettings).
     pub fn new() -> Self {
         Self::builder().build()
     }
 
     /// Starts a builder with the defaults of [`HttpClient::new`].
     pub fn builder() -> HttpClientBuilder {
-        HttpClientBuilder {
-            config: Config {
-                connect_timeout: Duration::from_secs(10),
-                read_timeout: Duration::from_secs(30),
-                max_redirects: 5,
-                max_idle_per_origin: 64,
-                user_agent: concat!("lockfetch/", env!("CARGO_PKG_VERSION")).to_string(),
-                spawner: Spawner::Global,
-                tls: TlsSettings::default(),
-                proxy: ProxySettings::default(),
-                credentials: None,
-                http1_only: false,
-                resolver: Arc::new(SystemResolver),
-                dns_ttl: Duration::from_secs(300),
-                env: process_env(),
-            },
-        }
+        HttpClientBuilder::new()
     }
 
     /// Sends `GET url`, follows redirects and returns the response once its headers arrived.
@@ -137,7 +98,7 @@ impl HttpClient {
     /// A final status outside 200–299 is an error ([`HttpErrorKind::Status`], with
     /// [`HttpError::retry_after`] on a 429 or 503 that sent `Retry-After`); read the body with
     /// [`Response::chunk`] or [`Response::for_each_chunk`]. Each hop asks the
-    /// [`Credentials`] for its own `Authorization` header.
+    /// [`Credentials`](super::Credentials) for its own `Authorization` header.
     ///
     /// Cancel-safe: dropping the future drops at most the connection it was using. It cannot
     /// wait forever: every step is bounded by the connect or read timeout.
@@ -431,6 +392,22 @@ impl HttpClient {
     }
 }
 
+impl HttpClient {
+    pub(crate) fn from_config(config: Config) -> HttpClient {
+        let proxies = Proxies::new(&config.proxy, &config.env);
+        let dns = DnsCache::new(config.resolver.clone(), config.dns_ttl);
+        HttpClient {
+            inner: Arc::new(Inner {
+                config,
+                origins: Mutex::new(HashMap::new()),
+                tls: OnceLock::new(),
+                dns,
+                proxies,
+            }),
+        }
+    }
+}
+
 impl Inner {
     fn lock_origins(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Origin>>> {
         self.origins.lock().unwrap_or_else(|e| e.into_inner())
@@ -457,107 +434,5 @@ impl Inner {
                 tls::connector(&self.config.tls, &self.config.env, self.config.http1_only)
             })
             .as_ref()
-    }
-}
-
-impl HttpClientBuilder {
-    /// Limit for each step of opening a connection (name look-up, TCP per address, proxy
-    /// tunnel, TLS handshake).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.config.connect_timeout = timeout;
-        self
-    }
-
-    /// Limit for waiting for the response headers and, after that, for each piece of the body.
-    pub fn read_timeout(mut self, timeout: Duration) -> Self {
-        self.config.read_timeout = timeout;
-        self
-    }
-
-    /// Redirects followed before [`HttpErrorKind::TooManyRedirects`] (0 disables them).
-    pub fn max_redirects(mut self, n: usize) -> Self {
-        self.config.max_redirects = n;
-        self
-    }
-
-    /// Idle HTTP/1.1 connections kept per `scheme://host:port`.
-    pub fn max_idle_per_origin(mut self, n: usize) -> Self {
-        self.config.max_idle_per_origin = n;
-        self
-    }
-
-    /// The `User-Agent` header.
-    pub fn user_agent(mut self, agent: impl Into<String>) -> Self {
-        self.config.user_agent = agent.into();
-        self
-    }
-
-    /// Runs connection driver tasks on `executor` instead of smol's global executor. The
-    /// executor must keep running while the client is in use.
-    pub fn executor(mut self, executor: Arc<smol::Executor<'static>>) -> Self {
-        self.config.spawner = Spawner::Executor(executor);
-        self
-    }
-
-    /// What to trust besides the bundled roots, the platform store and the CA variables of the
-    /// environment; or to trust anything (see [`TlsSettings::verify`]).
-    pub fn tls(mut self, settings: TlsSettings) -> Self {
-        self.config.tls = settings;
-        self
-    }
-
-    /// Proxies (unset fields fall back to the environment, see [`ProxySettings`]).
-    pub fn proxy(mut self, settings: ProxySettings) -> Self {
-        self.config.proxy = settings;
-        self
-    }
-
-    /// Where each request's `Authorization` header comes from.
-    pub fn credentials(mut self, credentials: Arc<dyn Credentials>) -> Self {
-        self.config.credentials = Some(credentials);
-        self
-    }
-
-    /// `true` offers only HTTP/1.1 (no `h2` in ALPN): one request per connection, connections
-    /// pooled per origin.
-    pub fn http1_only(mut self, only: bool) -> Self {
-        self.config.http1_only = only;
-        self
-    }
-
-    /// The name resolver (default: the system's, on smol's blocking pool).
-    pub fn resolver(mut self, resolver: Arc<dyn Resolver>) -> Self {
-        self.config.resolver = resolver;
-        self
-    }
-
-    /// How long a name look-up's answer is reused (default 5 minutes). Names that do not exist
-    /// are remembered as long; other failures are not remembered.
-    pub fn dns_ttl(mut self, ttl: Duration) -> Self {
-        self.config.dns_ttl = ttl;
-        self
-    }
-
-    /// Where `SSL_CERT_FILE`, `SSL_CERT_DIR`, `NODE_EXTRA_CA_CERTS` and the proxy variables are
-    /// read (default: the process environment).
-    pub fn env(mut self, env: EnvLookup) -> Self {
-        self.config.env = env;
-        self
-    }
-
-    /// Builds the client. The proxy settings are read now; TLS is set up on the first `https`
-    /// connection (its errors fail every `https` request, naming the cause).
-    pub fn build(self) -> HttpClient {
-        let proxies = Proxies::new(&self.config.proxy, &self.config.env);
-        let dns = DnsCache::new(self.config.resolver.clone(), self.config.dns_ttl);
-        HttpClient {
-            inner: Arc::new(Inner {
-                config: self.config,
-                origins: Mutex::new(HashMap::new()),
-                tls: OnceLock::new(),
-                dns,
-                proxies,
-            }),
-        }
     }
 }
