@@ -52,7 +52,10 @@ fn wrong_proxy_credentials_fail_once_clearly_without_printing_them() {
     );
     let client = builder()
         .tls(trusting(&ca))
-        .env(env(&[("HTTPS_PROXY", &wrong)]))
+        .proxy(ProxySettings {
+            https_proxy: Some(wrong),
+            ..ProxySettings::default()
+        })
         .build();
     let errors: Vec<_> = (0..3)
         .map(|i| run(20, client.get(&format!("{}{}", registry.url(), path(i)))).unwrap_err())
@@ -71,22 +74,25 @@ fn wrong_proxy_credentials_fail_once_clearly_without_printing_them() {
 fn plain_http_is_tunnelled_too_and_no_proxy_bypasses() {
     let registry = registry(2, 256, Shaping::none(), RegistryOptions::default());
     let proxy = MockProxy::start(None).unwrap();
-    let through = builder().env(env(&[("http_proxy", &proxy.url())])).build();
+    let via = |no_proxy: Option<&str>| {
+        builder()
+            .proxy(ProxySettings {
+                http_proxy: Some(proxy.url()),
+                no_proxy: no_proxy.map(str::to_string),
+                ..ProxySettings::default()
+            })
+            .build()
+    };
     run(
         20,
-        fetch(&through, &format!("{}{}", registry.url(), path(0))),
+        fetch(&via(None), &format!("{}{}", registry.url(), path(0))),
     )
     .unwrap();
     assert_eq!(proxy.stats().tunnels, 1);
 
-    for no_proxy in [
-        "127.0.0.1",
-        "*",
-        &format!("localhost,127.0.0.1:{}", registry.addr().port()),
-    ] {
-        let direct = builder()
-            .env(env(&[("HTTP_PROXY", &proxy.url()), ("NO_PROXY", no_proxy)]))
-            .build();
+    let port = registry.addr().port();
+    for no_proxy in ["127.0.0.1", "*", &format!("localhost,127.0.0.1:{port}")] {
+        let direct = via(Some(no_proxy));
         run(
             20,
             fetch(&direct, &format!("{}{}", registry.url(), path(1))),
@@ -95,9 +101,9 @@ fn plain_http_is_tunnelled_too_and_no_proxy_bypasses() {
     }
     assert_eq!(proxy.stats().tunnels, 1, "NO_PROXY hosts go direct");
 
-    // Settings win over the environment.
+    // NO_PROXY from the environment applies to a proxy from the settings.
     let direct = builder()
-        .env(env(&[("HTTP_PROXY", "http://127.0.0.1:1")]))
+        .env(env(&[("NO_PROXY", "127.0.0.1")]))
         .proxy(ProxySettings {
             http_proxy: Some(proxy.url()),
             ..ProxySettings::default()
@@ -108,7 +114,26 @@ fn plain_http_is_tunnelled_too_and_no_proxy_bypasses() {
         fetch(&direct, &format!("{}{}", registry.url(), path(1))),
     )
     .unwrap();
-    assert_eq!(proxy.stats().tunnels, 2);
+    assert_eq!(proxy.stats().tunnels, 1);
+}
+
+#[test]
+fn a_proxy_from_the_environment_is_not_used_for_loopback_hosts() {
+    // The mock registry and the demo live on loopback, whatever proxy the user has set.
+    let registry = registry(1, 256, Shaping::none(), RegistryOptions::default());
+    let proxy = MockProxy::start(None).unwrap();
+    let client = builder()
+        .env(env(&[
+            ("HTTP_PROXY", &proxy.url()),
+            ("HTTPS_PROXY", &proxy.url()),
+        ]))
+        .build();
+    run(
+        20,
+        fetch(&client, &format!("{}{}", registry.url(), path(0))),
+    )
+    .unwrap();
+    assert_eq!(proxy.stats().tunnels, 0);
 }
 
 #[test]

@@ -93,6 +93,9 @@ pub(crate) struct Proxies {
     https: Option<Proxy>,
     http: Option<Proxy>,
     no_proxy: Vec<String>,
+    /// Whether `https` / `http` came from the environment rather than the settings.
+    https_from_env: bool,
+    http_from_env: bool,
 }
 
 impl Proxies {
@@ -105,15 +108,20 @@ impl Proxies {
                 .map(|v| Proxy::parse(v.trim()).map_err(|e| format!("{what}: {e}")))
                 .transpose()
         };
+        let http_from_env = settings.http_proxy.is_none();
         let http = parse(
             settings.http_proxy.clone().or_else(|| var("http_proxy")),
             "http proxy",
         )?;
-        let https = parse(
+        let mut https_from_env = settings.https_proxy.is_none();
+        let mut https = parse(
             settings.https_proxy.clone().or_else(|| var("https_proxy")),
             "https proxy",
-        )?
-        .or_else(|| http.clone());
+        )?;
+        if https.is_none() {
+            https = http.clone();
+            https_from_env = http_from_env;
+        }
         let no_proxy = settings
             .no_proxy
             .clone()
@@ -127,17 +135,30 @@ impl Proxies {
             https,
             http,
             no_proxy,
+            https_from_env,
+            http_from_env,
         })
     }
 
-    /// The proxy for `target`, or `None` to connect directly.
+    /// The proxy for `target`, or `None` to connect directly. Loopback hosts (`localhost`,
+    /// `*.localhost`, `127.0.0.0/8`, `::1`) never go through a proxy from the environment, as
+    /// Go's clients do: a local server is not behind the company proxy.
     pub(crate) fn for_target(&self, target: &Target) -> Option<&Proxy> {
-        let proxy = if target.tls {
-            self.https.as_ref()
+        let (proxy, from_env) = if target.tls {
+            (self.https.as_ref(), self.https_from_env)
         } else {
-            self.http.as_ref()
-        }?;
+            (self.http.as_ref(), self.http_from_env)
+        };
+        let proxy = proxy?;
         let host = target.bare_host().to_ascii_lowercase();
+        let loopback = host == "localhost"
+            || host.ends_with(".localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if from_env && loopback {
+            return None;
+        }
         let bypass = self.no_proxy.iter().any(|entry| {
             if entry == "*" {
                 return true;
@@ -277,7 +298,7 @@ mod tests {
             &ProxySettings::default(),
             &env(&[
                 ("HTTPS_PROXY", "http://p:1"),
-                ("no_proxy", "internal.test, .corp.test,localhost:9"),
+                ("no_proxy", "internal.test, .corp.test,mirror.test:9"),
             ]),
         )
         .unwrap();
@@ -289,8 +310,8 @@ mod tests {
         assert_eq!(via("https://a.internal.test/x"), None);
         assert_eq!(via("https://b.corp.test/x"), None);
         assert_eq!(via("https://notinternal.test/x"), Some(1));
-        assert_eq!(via("https://localhost:9/x"), None);
-        assert_eq!(via("https://localhost:10/x"), Some(1));
+        assert_eq!(via("https://mirror.test:9/x"), None);
+        assert_eq!(via("https://mirror.test:10/x"), Some(1));
 
         // Settings win over the environment; the http proxy serves https too.
         let settings = ProxySettings {
@@ -309,5 +330,22 @@ mod tests {
             proxies.for_target(&target("https://x.test/")).unwrap().port,
             2
         );
+        // A proxy from the settings applies to loopback hosts too; one from the environment not.
+        let local = target("http://127.0.0.1:9/");
+        assert_eq!(proxies.for_target(&local).unwrap().port, 2);
+        let proxies = Proxies::new(
+            &ProxySettings::default(),
+            &env(&[("https_proxy", "http://p:1")]),
+        )
+        .unwrap();
+        for local in [
+            "https://localhost/",
+            "https://127.0.0.7/",
+            "https://[::1]/",
+            "https://registry.localhost/",
+        ] {
+            assert!(proxies.for_target(&target(local)).is_none(), "{local}");
+        }
+        assert!(proxies.for_target(&target("https://x.test/")).is_some());
     }
 }

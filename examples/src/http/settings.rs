@@ -36,7 +36,8 @@ impl Default for TlsSettings {
 ///
 /// Proxy URLs are `http://[user:password@]host[:port]` (the port defaults to 80; a URL without
 /// a scheme is taken as `http://`). Credentials in the URL are sent as `Proxy-Authorization:
-/// Basic …` and never printed.
+/// Basic …` and never printed. Loopback hosts never go through a proxy taken from the
+/// environment (a proxy set here applies to them too).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProxySettings {
     /// The proxy for `https` URLs.
