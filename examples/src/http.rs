@@ -1,8 +1,8 @@
 //! The HTTP client of `lockfetch fetch`, for smol, on hyper's connection API.
 //!
 //! - [`HttpClient`]: `GET` with redirects (bounded, credentials asked per hop), connect and
-//!   idle-read timeouts, HTTP/2 by ALPN with every request to an origin multiplexed on one
-//!   connection (up to the server's stream limit; more wait for a free stream), HTTP/1.1 with a
+//!   idle-read timeouts, HTTP/2 by ALPN with the requests to an origin multiplexed on one
+//!   connection up to the server's stream limit (past it, on another), HTTP/1.1 with a
 //!   pool of idle connections per origin otherwise or with
 //!   [`http1_only`](HttpClientBuilder::http1_only), `CONNECT` proxies ([`ProxySettings`]),
 //!   trust ([`TlsSettings`]), one name look-up per host shared by concurrent connects and cached
@@ -39,8 +39,9 @@
 //!   and its errors are opaque where ours must tell a systemic cause from a passing one.
 //!
 //! What we keep writing is small: the per-origin state (which protocol, the shared `h2`
-//! sender, idle HTTP/1.1 senders) and the retry of a request on a pooled connection that closed.
-//! hyper itself does the framing, HTTP/2 multiplexing and flow control.
+//! senders with a count of their open streams against the server's limit, idle HTTP/1.1
+//! senders) and the retry of a request on a pooled connection that closed. hyper itself does
+//! the framing, HTTP/2 multiplexing and flow control.
 
 mod breaker;
 mod builder;

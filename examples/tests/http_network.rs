@@ -36,25 +36,28 @@ fn trusting(ca: &lockfetch::registry::TestCa) -> TlsSettings {
 }
 
 #[test]
-fn http2_multiplexes_many_concurrent_requests_on_one_connection() {
-    let (registry, ca) = https_registry(150, true);
-    // Responses overlap: each waits 50 ms before its head.
-    registry.set_shaping(Shaping {
-        latency: Duration::from_millis(50),
-        ..Shaping::none()
-    });
-    let client = builder().tls(trusting(&ca)).build();
-    let n = MAX_CONCURRENT_STREAMS as usize + 50;
-    let urls = (0..n)
-        .map(|i| format!("{}{}", registry.url(), path(i)))
-        .collect();
-    let sizes = run(30, fetch_all(&client, urls)).unwrap();
-    assert_eq!(sizes, vec![4096; n]);
-    let stats = registry.stats();
-    assert_eq!(stats.connections, 1, "{stats:?}");
-    assert_eq!((stats.requests, stats.duplicate_requests), (n as u64, 0));
-    let resp = run(10, client.get(&format!("{}{}", registry.url(), path(0)))).unwrap();
-    assert!(resp.is_http2());
+fn http2_multiplexes_concurrent_requests_up_to_the_servers_stream_limit() {
+    let limit = MAX_CONCURRENT_STREAMS as usize;
+    for (n, connections) in [(limit, 1), (limit + 50, 2)] {
+        let (registry, ca) = https_registry(n, true);
+        // Responses overlap: each waits 100 ms before its head.
+        registry.set_shaping(Shaping {
+            latency: Duration::from_millis(100),
+            ..Shaping::none()
+        });
+        let client = builder().tls(trusting(&ca)).build();
+        let urls = (0..n)
+            .map(|i| format!("{}{}", registry.url(), path(i)))
+            .collect();
+        let sizes = run(30, fetch_all(&client, urls)).unwrap();
+        assert_eq!(sizes, vec![4096; n]);
+        let stats = registry.stats();
+        assert_eq!(stats.connections, connections, "{n} requests: {stats:?}");
+        assert_eq!((stats.requests, stats.duplicate_requests), (n as u64, 0));
+        let resp = run(10, client.get(&format!("{}{}", registry.url(), path(0)))).unwrap();
+        assert!(resp.is_http2());
+        assert_eq!(registry.stats().connections, connections);
+    }
 }
 
 #[test]

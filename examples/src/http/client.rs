@@ -15,7 +15,7 @@ use super::builder::{Config, HttpClientBuilder};
 use super::connect::{Connect, Sender};
 use super::dns::DnsCache;
 use super::error::{HttpError, HttpErrorKind, Phase, from_hyper};
-use super::origin::{Origin, Proto};
+use super::origin::{H2Sender, Origin, Proto};
 use super::proxy::Proxies;
 use super::response::{Release, Response};
 use super::retry_after::parse_retry_after;
@@ -32,8 +32,9 @@ const TLS_SETUP_HINT: &str = "fix the CA settings (--cafile, npm's `cafile` and 
 /// What to fix when the proxy settings cannot be used.
 const PROXY_SETUP_HINT: &str = "fix the proxy settings (--proxy, HTTPS_PROXY, HTTP_PROXY)";
 
-/// An HTTP client for smol: `http` and `https` (rustls with ring), HTTP/2 by ALPN with every
-/// request to an origin on one connection, HTTP/1.1 with a pool of idle connections otherwise;
+/// An HTTP client for smol: `http` and `https` (rustls with ring), HTTP/2 by ALPN with the
+/// requests to an origin on one connection up to the server's stream limit, HTTP/1.1 with a
+/// pool of idle connections otherwise;
 /// bounded redirects, connect and idle-read timeouts, streaming bodies.
 ///
 /// Cloning is cheap and clones share connections, look-ups and breakers. Connection driver
@@ -362,10 +363,13 @@ impl HttpClient {
                     Some(Err(e)) => Err(from_hyper(e.error(), 0, None)),
                 }
             }
-            Sender::H2(mut s, n) => {
-                match timeout(config.read_timeout, s.try_send_request(request)).await {
+            Sender::H2(h2) => {
+                let H2Sender {
+                    mut send, n, slot, ..
+                } = h2;
+                match timeout(config.read_timeout, send.try_send_request(request)).await {
                     None => Err(headers_timeout),
-                    Some(Ok(resp)) => Ok(Some(self.response(url, resp, None))),
+                    Some(Ok(resp)) => Ok(Some(self.response(url, resp, None).holding(slot))),
                     // The connection went away (closed, GOAWAY) before taking the request.
                     Some(Err(e)) if e.message().is_some() => {
                         origin.drop_h2(n);

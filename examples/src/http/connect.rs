@@ -3,6 +3,7 @@
 
 use std::io;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_rustls::TlsConnector;
@@ -16,6 +17,7 @@ use smol_hyper::rt::{FuturesIo, SmolTimer};
 use super::breaker::{ConnectFailure, Strike};
 use super::dns::DnsCache;
 use super::error::{HttpErrorKind, Phase, error_chain};
+use super::origin::H2Sender;
 use super::proxy::{Proxy, tunnel};
 use super::target::Target;
 use super::timeout::timeout;
@@ -36,11 +38,11 @@ const H2_CONNECTION_WINDOW: u32 = 64 << 20;
 const H2_MAX_FRAME: u32 = 256 << 10;
 
 /// The sending half of a connection: an HTTP/1.1 one serves one request at a time (pooled
-/// while idle); an HTTP/2 one is shared by every request to its origin (with the number its
-/// origin gave it, see [`Origin::opened`](super::origin::Origin::opened)).
+/// while idle); an HTTP/2 one is shared by the requests to its origin, up to the server's
+/// stream limit.
 pub(crate) enum Sender {
     H1(http1::SendRequest<Empty<Bytes>>),
-    H2(http2::SendRequest<Empty<Bytes>>, u64),
+    H2(H2Sender),
 }
 
 /// Where hyper's connection tasks run.
@@ -272,8 +274,17 @@ where
         .handshake(io)
         .await
         .map_err(|e| HttpErrorKind::Protocol(error_chain(&e)))?;
+    let mut conn = Box::pin(conn);
+    let limit = Arc::new(AtomicUsize::new(conn.current_max_send_streams()));
+    let published = limit.clone();
     spawner.spawn(async move {
-        let _ = conn.await;
+        // Drive the connection; after each step, publish the server's current stream limit.
+        let _ = futures_lite::future::poll_fn(|cx| {
+            let poll = conn.as_mut().poll(cx);
+            published.store(conn.current_max_send_streams(), Ordering::Release);
+            poll
+        })
+        .await;
     });
-    Ok(Sender::H2(sender, 0))
+    Ok(Sender::H2(H2Sender::new(sender, limit)))
 }

@@ -10,7 +10,7 @@ use http_body_util::Empty;
 use hyper::client::conn::http1;
 
 use super::error::{HttpError, HttpErrorKind, Phase, from_hyper};
-use super::origin::Origin;
+use super::origin::{Origin, StreamSlot};
 use super::timeout::timeout;
 
 /// Bodies of redirects and error statuses up to this size are read to keep the connection.
@@ -31,6 +31,8 @@ pub struct Response {
     done: bool,
     read_timeout: Duration,
     release: Option<Release>,
+    /// The place on an HTTP/2 connection, freed when the body is done.
+    slot: Option<StreamSlot>,
 }
 
 /// What returns an HTTP/1.1 connection to its origin's pool once its response body is complete.
@@ -74,7 +76,14 @@ impl Response {
             done: false,
             read_timeout,
             release,
+            slot: None,
         }
+    }
+
+    /// Keeps `slot` until the body is done (or the response dropped).
+    pub(crate) fn holding(mut self, slot: Option<StreamSlot>) -> Response {
+        self.slot = slot;
+        self
     }
 
     /// The HTTP status code.
@@ -115,6 +124,10 @@ impl Response {
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, HttpError> {
         while !self.done {
             let frame = timeout(self.read_timeout, self.body.frame()).await;
+            if !matches!(frame, Some(Some(Ok(_)))) {
+                // The stream is over, one way or another: its place is free again.
+                self.slot = None;
+            }
             match frame {
                 None => {
                     self.done = true;
