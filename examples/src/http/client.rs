@@ -180,7 +180,7 @@ impl HttpClient {
             }
         };
         futures_lite::future::zip(lookup, tls).await;
-        if let Sender::H1(s) = self.open(&origin, &target).await? {
+        if let (Sender::H1(s), _) = self.open(&origin, &target).await? {
             origin.put_idle(s);
         }
         Ok(())
@@ -215,7 +215,7 @@ impl HttpClient {
                 return Ok(resp);
             }
         }
-        let sender = self.open(&origin, &target).await?;
+        let (sender, reused) = self.open(&origin, &target).await?;
         match self
             .send(
                 &origin,
@@ -223,7 +223,7 @@ impl HttpClient {
                 url,
                 authorization.as_deref(),
                 sender,
-                false,
+                reused,
             )
             .await?
         {
@@ -235,21 +235,25 @@ impl HttpClient {
         }
     }
 
-    /// A connection to send on: a new one, or (when the protocol was unknown) the HTTP/2 one
-    /// another request opened while this one waited at the gate.
-    async fn open(&self, origin: &Origin, target: &Target) -> Result<Sender, HttpErrorKind> {
+    /// A connection to send on: a new one, or (`true`) one that another request opened while
+    /// this one waited at the gate.
+    async fn open(
+        &self,
+        origin: &Origin,
+        target: &Target,
+    ) -> Result<(Sender, bool), HttpErrorKind> {
         if origin.proto() == Proto::H1 {
-            return self.connect(origin, target).await;
+            return Ok((self.connect(origin, target).await?, false));
         }
         let gate = origin.gate().await;
         origin.breaker.check()?;
         if let Some(sender) = origin.reuse() {
-            return Ok(sender);
+            return Ok((sender, true));
         }
         if origin.proto() == Proto::H1 {
             drop(gate);
         }
-        self.connect(origin, target).await
+        Ok((self.connect(origin, target).await?, false))
     }
 
     async fn connect(&self, origin: &Origin, target: &Target) -> Result<Sender, HttpErrorKind> {
