@@ -39,8 +39,9 @@ pub use report::{Failure, Report, group_failures};
 pub use request::Request;
 
 use crate::cache::{Cache, CacheError};
+use crate::config::Network;
 use crate::config::{Auth, Config, ConfigError, Env, Sources};
-use crate::http::HttpClient;
+use crate::http::{HttpClient, ProxySettings, TlsSettings};
 use crate::lockfile::{Lockfile, LockfileError, ParseOptions};
 use crate::platform::{Host, Platforms};
 use crate::progress::Progress;
@@ -53,8 +54,9 @@ pub const EXIT_FAILED: i32 = 1;
 pub const EXIT_SETUP: i32 = 2;
 /// Exit status after Ctrl-C (128 + SIGINT, as shells report it).
 pub const EXIT_INTERRUPTED: i32 = 130;
-/// Downloads at once when neither `--concurrency` nor `network-concurrency` says.
-pub const DEFAULT_CONCURRENCY: usize = 16;
+/// Downloads at once when neither `--concurrency` nor `network-concurrency` says: the fastest
+/// setting measured against a real registry (more was never slower there; see BENCHMARKS.md).
+pub const DEFAULT_CONCURRENCY: usize = 64;
 /// Attempts per package when neither `--attempts` nor `fetch-retries` says.
 pub const DEFAULT_ATTEMPTS: u32 = 3;
 /// The first retry's delay when neither `--retry-delay-ms` nor `fetch-retry-mintimeout` says.
@@ -73,7 +75,8 @@ pub struct FetchArgs {
     /// Cache directory (default: $XDG_CACHE_HOME/lockfetch or ~/.cache/lockfetch).
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
-    /// Downloads at once (default: npm's `network-concurrency`, else 16).
+    /// Downloads at once (default: npm's `network-concurrency`, else 64). Over HTTP/2 they share
+    /// a connection per registry.
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
     /// Print one JSON object on stdout (human output stays on stderr).
@@ -115,6 +118,25 @@ pub struct FetchArgs {
     /// Idle-read timeout (no byte for this long fails the attempt), in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 30_000)]
     pub read_timeout_ms: u64,
+    /// Trust the CA certificates of this PEM file too (repeatable; npm's `cafile` adds to it).
+    /// Always trusted: the bundled roots, the system store, $SSL_CERT_FILE, $SSL_CERT_DIR and
+    /// $NODE_EXTRA_CA_CERTS.
+    #[arg(long = "cafile", value_name = "PATH")]
+    pub cafile: Vec<PathBuf>,
+    /// Proxy for every URL, `http://[user:password@]host:port` (else npm's `https-proxy` /
+    /// `proxy`, else $HTTPS_PROXY / $HTTP_PROXY; npm's `noproxy` or $NO_PROXY applies either way).
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
+    /// Use HTTP/1.1 only (HTTP/2 is used when the registry offers it).
+    #[arg(long)]
+    pub http1: bool,
+    /// Do not verify TLS certificates (prints a warning; npm's `strict-ssl=false` does the same):
+    /// anyone on the path can pose as the registry. Prefer --cafile.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Print the tarball URL of every package this platform needs, one per line, and exit.
+    #[arg(long)]
+    pub list_urls: bool,
 }
 
 /// Everything a fetch run needs; [`FetchArgs`] converts into it.
@@ -151,6 +173,14 @@ pub struct FetchOptions {
     pub handle_signals: bool,
     /// Print where each setting comes from.
     pub verbose: bool,
+    /// `--cafile`: CA bundles trusted besides npm's `cafile` and the usual roots.
+    pub cafiles: Vec<PathBuf>,
+    /// `--proxy`: overrides npm's `https-proxy` and `proxy`.
+    pub proxy: Option<String>,
+    /// `--insecure`: no certificate verification.
+    pub insecure: bool,
+    /// `--http1`: HTTP/1.1 only.
+    pub http1_only: bool,
 }
 
 impl FetchOptions {
@@ -173,6 +203,10 @@ impl FetchOptions {
             progress: false,
             handle_signals: false,
             verbose: false,
+            cafiles: Vec::new(),
+            proxy: None,
+            insecure: false,
+            http1_only: false,
         }
     }
 }
@@ -211,6 +245,10 @@ impl From<&FetchArgs> for FetchOptions {
             progress: !args.json && std::io::stderr().is_terminal(),
             handle_signals: true,
             verbose: args.verbose,
+            cafiles: args.cafile.clone(),
+            proxy: args.proxy.clone(),
+            insecure: args.insecure,
+            http1_only: args.http1,
         }
     }
 }
@@ -263,6 +301,20 @@ impl std::error::Error for FetchError {}
 /// `{"error": "…"}`); [`EXIT_INTERRUPTED`] after Ctrl-C.
 pub fn main(args: &FetchArgs) -> i32 {
     let options = FetchOptions::from(args);
+    if args.list_urls {
+        return match smol::block_on(plan_urls(&options)) {
+            Ok(urls) => {
+                for url in urls {
+                    println!("{url}");
+                }
+                0
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                EXIT_SETUP
+            }
+        };
+    }
     match run(&options) {
         Ok(report) => {
             if args.json {
@@ -317,16 +369,17 @@ pub async fn fetch(
         .handle_signals
         .then(|| interrupt.on_signals(&executor))
         .flatten();
-    let parse = ParseOptions {
-        allow_missing_integrity: options.allow_missing_integrity,
-    };
-    let lock = Lockfile::read(&options.lockfile, parse).map_err(FetchError::Lockfile)?;
-    let config = Config::load(&Sources {
-        registry_flag: options.registry.clone(),
-        env: options.env.clone(),
-        project_dir: project_dir(&options.lockfile),
-    })
-    .map_err(FetchError::Config)?;
+    let config = load_config(options)?;
+    let concurrency = options
+        .concurrency
+        .or(config.fetch.network_concurrency)
+        .unwrap_or(DEFAULT_CONCURRENCY);
+    let http = http_client(options, &config, concurrency, &executor);
+    // Open the registry's first connection while the lockfile is read.
+    if let Some(registry) = &config.registry {
+        http.preconnect(registry.url());
+    }
+    let lock = read_lockfile(options)?;
     for warning in &config.warnings {
         eprintln!("warning: {warning}");
     }
@@ -335,18 +388,10 @@ pub async fn fetch(
             eprintln!("config: {line}");
         }
     }
-    let platforms = match &options.platforms {
-        Some(p) => p.clone(),
-        None => {
-            let host = Host::current();
-            Platforms::from_project(&host, &project_dir(&options.lockfile))
-                .map_err(FetchError::Options)?
-                .unwrap_or_else(|| Platforms::host(&host))
-        }
-    };
+    let platforms = platforms(options)?;
     let cache = Cache::open(&options.cache_dir).map_err(FetchError::Cache)?;
     let planning =
-        async { Some(Plan::make(&lock, &config, &platforms, &cache, options.verify).await) };
+        async { Some(Plan::make(&lock, &config, &platforms, Some(&cache), options.verify).await) };
     let stop = async {
         interrupt.wait().await;
         None
@@ -363,10 +408,6 @@ pub async fn fetch(
     let plan = plan.map_err(FetchError::Config)?;
 
     let retry = retry_policy(options, &config);
-    let concurrency = options
-        .concurrency
-        .or(config.fetch.network_concurrency)
-        .unwrap_or(DEFAULT_CONCURRENCY);
     let mut report = Report {
         packages: plan.packages,
         cached: plan.cached,
@@ -384,14 +425,6 @@ pub async fn fetch(
             .insert(format!("for other platforms than {wanted}"), n);
     }
 
-    // Trust, proxy and credential settings are in `config.network` and `config.auth` (plain
-    // data); this client takes none of them yet.
-    let http = HttpClient::builder()
-        .connect_timeout(options.connect_timeout)
-        .read_timeout(options.read_timeout)
-        .max_idle_per_origin(concurrency.max(1))
-        .executor(executor.clone())
-        .build();
     let jobs = Arc::new(Jobs {
         http,
         cache: cache.clone(),
@@ -489,6 +522,90 @@ pub async fn fetch(
     redact(&mut report, &config.auth);
     report.wall_ms = start.elapsed().as_millis() as u64;
     Ok(report)
+}
+
+/// npm's configuration as `options` (flags, environment, the lockfile's project) give it.
+fn load_config(options: &FetchOptions) -> Result<Config, FetchError> {
+    Config::load(&Sources {
+        registry_flag: options.registry.clone(),
+        env: options.env.clone(),
+        project_dir: project_dir(&options.lockfile),
+    })
+    .map_err(FetchError::Config)
+}
+
+fn read_lockfile(options: &FetchOptions) -> Result<Lockfile, FetchError> {
+    let parse = ParseOptions {
+        allow_missing_integrity: options.allow_missing_integrity,
+    };
+    Lockfile::read(&options.lockfile, parse).map_err(FetchError::Lockfile)
+}
+
+/// The platforms whose packages are wanted: the flags, else the project's
+/// `supportedArchitectures`, else this machine.
+fn platforms(options: &FetchOptions) -> Result<Platforms, FetchError> {
+    match &options.platforms {
+        Some(p) => Ok(p.clone()),
+        None => {
+            let host = Host::current();
+            Ok(
+                Platforms::from_project(&host, &project_dir(&options.lockfile))
+                    .map_err(FetchError::Options)?
+                    .unwrap_or_else(|| Platforms::host(&host)),
+            )
+        }
+    }
+}
+
+/// The tarball URL of every package of the lockfile that the wanted platforms need, in the
+/// order a fetch would demand them, whether cached or not (`--list-urls`).
+pub async fn plan_urls(options: &FetchOptions) -> Result<Vec<String>, FetchError> {
+    let config = load_config(options)?;
+    let lock = read_lockfile(options)?;
+    let plan = Plan::make(&lock, &config, &platforms(options)?, None, false)
+        .await
+        .map_err(FetchError::Config)?;
+    Ok(plan.requests.iter().map(|r| r.url().to_string()).collect())
+}
+
+/// The HTTP client of a run: trust, proxies and credentials from the flags over npm's config
+/// (whose `None`s fall back to the environment inside the client).
+fn http_client(
+    options: &FetchOptions,
+    config: &Config,
+    concurrency: usize,
+    executor: &Arc<Executor<'static>>,
+) -> HttpClient {
+    let Network {
+        cafiles,
+        ca,
+        strict_ssl,
+        https_proxy,
+        proxy,
+        noproxy,
+    } = config.network.clone();
+    let tls = TlsSettings {
+        extra_ca_files: options.cafiles.iter().cloned().chain(cafiles).collect(),
+        extra_ca_pem: ca,
+        verify: strict_ssl && !options.insecure,
+    };
+    let proxy = ProxySettings {
+        https_proxy: options.proxy.clone().or(https_proxy),
+        http_proxy: options.proxy.clone().or(proxy),
+        no_proxy: noproxy,
+    };
+    let env = options.env.clone();
+    HttpClient::builder()
+        .connect_timeout(options.connect_timeout)
+        .read_timeout(options.read_timeout)
+        .max_idle_per_origin(concurrency.max(1))
+        .tls(tls)
+        .proxy(proxy)
+        .http1_only(options.http1_only)
+        .credentials(Arc::new(config.auth.clone()))
+        .env(Arc::new(move |name| env.non_empty(name).map(String::from)))
+        .executor(executor.clone())
+        .build()
 }
 
 /// What a failed download says: the error, and for a 401 or 403 the config key that would carry

@@ -1,8 +1,10 @@
-//! The mock npm registry: one loopback HTTP/1.1 server for the demo, the tests and the benchmarks.
+//! The mock npm registry: one loopback server for the demo, the tests and the benchmarks.
 //!
 //! It serves tarballs (usually a generated [`Universe`]) at npm-style paths
 //! (`/{name}/-/{unscoped}-{version}.tgz`, scoped names too), on `127.0.0.1` and an ephemeral port,
-//! with keep-alive and `Content-Length` bodies. It
+//! with keep-alive and `Content-Length` bodies: plain HTTP/1.1 by default, or
+//! ([`RegistryOptions`]) HTTPS with a certificate from a [`TestCa`] made at run time, HTTP/2 by
+//! ALPN, and a required `Authorization` header. It
 //!
 //! - shapes traffic ([`Shaping`]): a latency before every response head, one before the first
 //!   request of a new connection, and one bandwidth cap shared by every response at once;
@@ -10,20 +12,28 @@
 //!   [`MockRegistry::requests_for`], [`MockRegistry::reset_counts`]): duplicate requests are the
 //!   requests for a path that was requested before;
 //! - injects faults on demand, per path or for every path, for every request or the next `n`
-//!   ([`Fault`]: status codes, reset mid-body, truncated body, corrupted bytes, stalls, delays).
+//!   ([`Fault`]: status codes, `Retry-After`, reset mid-body, truncated body, corrupted bytes,
+//!   stalls, delays).
+//!
+//! [`MockProxy`] is a loopback HTTP `CONNECT` proxy to put in front of it.
 //!
 //! The server runs on its own thread with a single-threaded executor; dropping the
 //! [`MockRegistry`] stops it and closes every connection. It accepts loopback peers only and is
 //! bounded by [`Limits`] (requests, idle time, lifetime, open connections).
 
+mod answer;
 mod conn;
 mod fault;
+mod h2;
+mod proxy;
 pub(crate) mod shaping;
 mod stats;
+mod tls;
 
 use std::collections::HashMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdListener};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
@@ -31,9 +41,14 @@ use std::time::Duration;
 
 use smol::{LocalExecutor, Timer, future};
 
+use futures_rustls::TlsAcceptor;
+
 pub use fault::{ANY_PATH, Fault};
+pub use h2::MAX_CONCURRENT_STREAMS;
+pub use proxy::{MockProxy, ProxyStats};
 pub use shaping::{Shaping, mbit_to_bytes};
-pub use stats::RegistryStats;
+pub use stats::{AuthCounts, RegistryStats};
+pub use tls::{TEST_SERVER_NAMES, TestCa};
 
 use crate::generate::{Universe, tarball_path};
 
@@ -61,6 +76,19 @@ impl Default for Limits {
     }
 }
 
+/// How the mock registry speaks (the default: plain HTTP/1.1, no authorization).
+#[derive(Debug, Clone, Default)]
+pub struct RegistryOptions {
+    /// Serve HTTPS with this CA's server certificate (valid for [`TEST_SERVER_NAMES`]).
+    pub tls: Option<TestCa>,
+    /// Offer HTTP/2 by ALPN (with `tls` only), at most [`MAX_CONCURRENT_STREAMS`] streams at
+    /// once per connection.
+    pub http2: bool,
+    /// Answer 401 (with `WWW-Authenticate`) unless a request carries exactly this
+    /// `Authorization` value; see [`MockRegistry::auth_counts`].
+    pub authorization: Option<String>,
+}
+
 /// State shared by the server thread and the handle.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -70,6 +98,7 @@ pub(crate) struct Shared {
     faults: fault::Faults,
     counters: stats::Counters,
     limits: Limits,
+    options: RegistryOptions,
     served: AtomicU64,
 }
 
@@ -88,6 +117,7 @@ impl Shared {
 #[derive(Debug)]
 pub struct MockRegistry {
     addr: SocketAddr,
+    https: bool,
     shared: Arc<Shared>,
     stop: Option<smol::channel::Sender<()>>,
     thread: Option<JoinHandle<()>>,
@@ -113,6 +143,21 @@ impl MockRegistry {
         shaping: Shaping,
         limits: Limits,
     ) -> io::Result<MockRegistry> {
+        MockRegistry::with_options(files, shaping, limits, RegistryOptions::default())
+    }
+
+    /// Serve `files` with `shaping` and `limits`, speaking as `options` say.
+    pub fn with_options(
+        files: impl IntoIterator<Item = (String, Arc<[u8]>)>,
+        shaping: Shaping,
+        limits: Limits,
+        options: RegistryOptions,
+    ) -> io::Result<MockRegistry> {
+        let acceptor = match &options.tls {
+            Some(ca) => Some(ca.acceptor(options.http2).map_err(io::Error::other)?),
+            None => None,
+        };
+        let https = acceptor.is_some();
         let listener = StdListener::bind((Ipv4Addr::LOCALHOST, 0))?;
         let addr = listener.local_addr()?;
         let listener = smol::net::TcpListener::try_from(listener)?;
@@ -123,6 +168,7 @@ impl MockRegistry {
             faults: fault::Faults::default(),
             counters: stats::Counters::default(),
             limits,
+            options,
             served: AtomicU64::new(0),
         });
         let (stop, stopped) = smol::channel::bounded::<()>(1);
@@ -130,19 +176,20 @@ impl MockRegistry {
         let thread = std::thread::Builder::new()
             .name("mock-registry".into())
             .spawn(move || {
-                let ex = LocalExecutor::new();
+                let ex = Rc::new(LocalExecutor::new());
                 let lifetime = async {
                     Timer::after(limits.max_lifetime).await;
                 };
                 let stop = async {
                     let _ = stopped.recv().await;
                 };
-                let serve = accept_loop(&ex, listener, thread_shared);
+                let serve = accept_loop(ex.clone(), listener, thread_shared, acceptor);
                 smol::block_on(ex.run(future::or(serve, future::or(stop, lifetime))));
                 // Dropping the executor cancels every connection task and closes its socket.
             })?;
         Ok(MockRegistry {
             addr,
+            https,
             shared,
             stop: Some(stop),
             thread: Some(thread),
@@ -154,9 +201,11 @@ impl MockRegistry {
         self.addr
     }
 
-    /// Base URL of the registry, `http://127.0.0.1:port` (no trailing slash).
+    /// Base URL of the registry, `http://127.0.0.1:port` (`https://` when serving TLS; no
+    /// trailing slash).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Full tarball URL of `name@version`.
@@ -210,6 +259,12 @@ impl MockRegistry {
         self.shared.counters.snapshot()
     }
 
+    /// Requests accepted and rejected by the required `Authorization` check
+    /// ([`RegistryOptions::authorization`]) since start or the last reset.
+    pub fn auth_counts(&self) -> AuthCounts {
+        self.shared.counters.auth_counts()
+    }
+
     /// Requests received for `path` (decoded, without query) since the last reset.
     pub fn requests_for(&self, path: &str) -> u64 {
         self.shared.counters.requests_for(path)
@@ -250,9 +305,10 @@ impl Drop for MockRegistry {
 }
 
 async fn accept_loop(
-    ex: &LocalExecutor<'_>,
+    ex: Rc<LocalExecutor<'static>>,
     listener: smol::net::TcpListener,
     shared: Arc<Shared>,
+    acceptor: Option<TlsAcceptor>,
 ) {
     let open = Arc::new(AtomicUsize::new(0));
     loop {
@@ -271,10 +327,46 @@ async fn accept_loop(
         open.fetch_add(1, Ordering::Relaxed);
         let open = open.clone();
         let shared = shared.clone();
+        let acceptor = acceptor.clone();
+        let exec = h2::LocalExec(Rc::downgrade(&ex));
         ex.spawn(async move {
-            conn::serve(stream, shared).await;
+            connection(stream, shared, acceptor, exec).await;
             open.fetch_sub(1, Ordering::Relaxed);
         })
         .detach();
+    }
+}
+
+/// One accepted connection: plain HTTP/1.1, or TLS then HTTP/1.1 or HTTP/2 as ALPN chose.
+async fn connection(
+    stream: smol::net::TcpStream,
+    shared: Arc<Shared>,
+    acceptor: Option<TlsAcceptor>,
+    exec: h2::LocalExec,
+) {
+    let _ = stream.set_nodelay(true);
+    shared.counters.connection();
+    let connect_latency = shared.shaping().connect_latency;
+    if !connect_latency.is_zero() {
+        Timer::after(connect_latency).await;
+    }
+    let Some(acceptor) = acceptor else {
+        conn::serve(stream.clone(), stream, shared).await;
+        return;
+    };
+    let idle = shared.limits.idle_timeout;
+    let handshake = future::or(
+        async { acceptor.accept(stream.clone()).await.ok() },
+        async {
+            Timer::after(idle).await;
+            None
+        },
+    );
+    // A client that does not trust the certificate just goes away.
+    let Some(tls) = handshake.await else { return };
+    if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+        h2::serve(tls, shared, exec).await;
+    } else {
+        conn::serve(tls, stream, shared).await;
     }
 }

@@ -323,3 +323,11 @@ mod tests {
         assert_eq!(token_key("http://127.0.0.1:9"), "//127.0.0.1:9/:_authToken");
     }
 }
+
+/// The HTTP client asks for every request, redirects included, so a token goes only where
+/// npm would send it.
+impl crate::http::Credentials for Auth {
+    fn authorization(&self, url: &str) -> Option<String> {
+        Auth::authorization(self, url)
+    }
+}

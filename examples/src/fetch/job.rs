@@ -73,11 +73,16 @@ impl fmt::Display for JobError {
 
 impl std::error::Error for JobError {}
 
-/// The scheduler's classify function: transient HTTP failures (5xx, reset, truncated, timeout,
-/// connect) are retried; 404 and other 4xx, integrity mismatches and local I/O errors are permanent.
+/// The scheduler's classify function: transient HTTP failures (5xx, 429, reset, truncated,
+/// timeout, connect) are retried, after at least the server's `Retry-After` when it sent one;
+/// 404 and other 4xx, an unreachable origin (no such host, refused, untrusted certificate),
+/// integrity mismatches and local I/O errors are permanent.
 pub(crate) fn classify(err: &JobError) -> ErrorClass {
     match &err.cause {
-        JobErrorKind::Http(e) if e.is_transient() => ErrorClass::Transient,
+        JobErrorKind::Http(e) if e.is_transient() => match e.retry_after() {
+            Some(delay) => ErrorClass::RetryAfter(delay),
+            None => ErrorClass::Transient,
+        },
         _ => ErrorClass::Permanent,
     }
 }

@@ -36,12 +36,12 @@ pub(crate) const ONLY_FOR_OTHER_PLATFORMS: &str = "needed only by those";
 
 impl Plan {
     /// Plans `lock` against the cache: with `verify`, every cached file is re-hashed (a bad one
-    /// is removed and fetched again).
+    /// is removed and fetched again). Without a cache, every needed package is planned.
     pub(crate) async fn make(
         lock: &Lockfile,
         config: &Config,
         platforms: &Platforms,
-        cache: &Cache,
+        cache: Option<&Cache>,
         verify: bool,
     ) -> Result<Plan, ConfigError> {
         let mut plan = Plan {
@@ -99,7 +99,7 @@ impl Plan {
                 }
             };
             let mut size = None;
-            if let Some(integrity) = &integrity {
+            if let (Some(integrity), Some(cache)) = (&integrity, cache) {
                 match cache.lookup(integrity) {
                     Lookup::Hit { .. } if verify => {
                         to_verify.push((package.key.clone(), url, integrity.clone()));
@@ -129,21 +129,24 @@ impl Plan {
             .min(8);
         let chunk = to_verify.len().div_ceil(threads).max(1);
         let mut checks = Vec::new();
-        for part in to_verify.chunks(chunk) {
-            let part = part.to_vec();
-            let cache = cache.clone();
-            checks.push(smol::unblock(move || {
-                part.into_iter()
-                    .map(|(key, url, integrity)| {
-                        // A mismatch or an unreadable file: fetch it again.
-                        let good = cache.verify(&integrity).unwrap_or(false);
-                        if !good {
-                            let _ = cache.remove(&integrity);
-                        }
-                        (key, url, integrity, good)
-                    })
-                    .collect::<Vec<_>>()
-            }));
+        // Only files found in the cache are verified.
+        if let Some(cache) = cache {
+            for part in to_verify.chunks(chunk) {
+                let part = part.to_vec();
+                let cache = cache.clone();
+                checks.push(smol::unblock(move || {
+                    part.into_iter()
+                        .map(|(key, url, integrity)| {
+                            // A mismatch or an unreadable file: fetch it again.
+                            let good = cache.verify(&integrity).unwrap_or(false);
+                            if !good {
+                                let _ = cache.remove(&integrity);
+                            }
+                            (key, url, integrity, good)
+                        })
+                        .collect::<Vec<_>>()
+                }));
+            }
         }
         for check in checks {
             for (key, url, integrity, good) in check.await {

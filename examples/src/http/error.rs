@@ -2,7 +2,10 @@
 
 use std::fmt;
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
+
+use super::breaker::Unreachable;
 
 /// A failed HTTP request: the URL it was for and the cause.
 ///
@@ -12,6 +15,7 @@ use std::time::Duration;
 pub struct HttpError {
     url: String,
     kind: HttpErrorKind,
+    retry_after: Option<Duration>,
 }
 
 /// The cause of an [`HttpError`].
@@ -20,8 +24,27 @@ pub struct HttpError {
 pub enum HttpErrorKind {
     /// The URL could not be parsed or uses an unsupported scheme.
     InvalidUrl(String),
-    /// The TCP connection (or the name look-up before it) failed.
+    /// The TCP connection failed (every address of the host was tried).
     Connect(io::Error),
+    /// The name look-up failed for a reason that may pass (a name that does not exist makes the
+    /// origin [`Unreachable`](HttpErrorKind::Unreachable) instead).
+    Dns {
+        /// The name looked up.
+        host: String,
+        /// What the resolver said.
+        message: String,
+    },
+    /// The proxy refused the tunnel or broke the connection.
+    Proxy {
+        /// The status of the proxy's answer to `CONNECT`, if it answered.
+        status: Option<u16>,
+        /// What happened, naming the proxy (never its credentials).
+        message: String,
+    },
+    /// The origin cannot be reached for a reason that every request to it shares (the name does
+    /// not exist, connections are refused, the certificate is not trusted, the trust settings
+    /// are unusable). Every request to the origin fails with this same error, at once.
+    Unreachable(Arc<Unreachable>),
     /// The TLS handshake failed (e.g. an unknown certificate authority).
     Tls(io::Error),
     /// The server answered with a status that is not a success (after redirects).
@@ -83,7 +106,20 @@ impl HttpError {
         HttpError {
             url: url.into(),
             kind,
+            retry_after: None,
         }
+    }
+
+    /// Attaches the delay a server asked for with `Retry-After`.
+    pub fn with_retry_after(mut self, delay: Option<Duration>) -> Self {
+        self.retry_after = delay;
+        self
+    }
+
+    /// The delay the server asked for with `Retry-After` (on a 429 or 503), capped; see
+    /// [`parse_retry_after`](super::parse_retry_after).
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
     }
 
     /// The URL of the request that failed (after redirects, the last one).
@@ -105,28 +141,41 @@ impl HttpError {
     }
 
     /// Whether trying the same request again may succeed: 5xx, 408, 429, connection failures,
-    /// resets, truncated bodies and timeouts are transient; 4xx, bad URLs, certificate errors and
-    /// redirect loops are not.
+    /// resets, truncated bodies, timeouts, passing look-up failures and a proxy's 5xx are
+    /// transient; 4xx, bad URLs, certificate errors, redirect loops and an
+    /// [`Unreachable`](HttpErrorKind::Unreachable) origin are not.
     pub fn is_transient(&self) -> bool {
         match &self.kind {
             HttpErrorKind::Status(s) => *s >= 500 || *s == 408 || *s == 429,
             HttpErrorKind::Connect(_)
             | HttpErrorKind::Reset { .. }
             | HttpErrorKind::Truncated { .. }
-            | HttpErrorKind::Timeout { .. } => true,
+            | HttpErrorKind::Timeout { .. }
+            | HttpErrorKind::Dns { .. } => true,
+            HttpErrorKind::Proxy { status, .. } => status.is_none_or(|s| s >= 500),
             // rustls reports certificate and protocol problems as `InvalidData`.
             HttpErrorKind::Tls(e) => e.kind() != io::ErrorKind::InvalidData,
             HttpErrorKind::InvalidUrl(_)
             | HttpErrorKind::TooManyRedirects(_)
-            | HttpErrorKind::Protocol(_) => false,
+            | HttpErrorKind::Protocol(_)
+            | HttpErrorKind::Unreachable(_) => false,
         }
     }
 }
 
 impl fmt::Display for HttpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let HttpErrorKind::Unreachable(u) = &self.kind {
+            // The same text for every request to the origin, so reports can group it.
+            return u.fmt(f);
+        }
         write!(f, "GET {}: ", self.url)?;
         match &self.kind {
+            HttpErrorKind::Unreachable(_) => Ok(()),
+            HttpErrorKind::Dns { host, message } => {
+                write!(f, "name look-up of {host} failed: {message}")
+            }
+            HttpErrorKind::Proxy { message, .. } => f.write_str(message),
             HttpErrorKind::InvalidUrl(why) => write!(f, "invalid URL: {why}"),
             HttpErrorKind::Connect(e) => write!(f, "connect failed: {e}"),
             HttpErrorKind::Tls(e) => write!(f, "TLS handshake failed: {e}"),
@@ -136,6 +185,9 @@ impl fmt::Display for HttpError {
                     .and_then(|s| s.canonical_reason())
                     .unwrap_or("");
                 write!(f, "HTTP status {s} {reason}")?;
+                if let Some(d) = self.retry_after {
+                    write!(f, " (Retry-After: {} s)", d.as_secs())?;
+                }
                 Ok(())
             }
             HttpErrorKind::Reset { received, cause } => {

@@ -6,9 +6,11 @@ use std::time::Duration;
 use http_body_util::BodyExt;
 use hyper::body::{Bytes, Incoming};
 
-use super::client::Inner;
-use super::connect::Sender;
+use http_body_util::Empty;
+use hyper::client::conn::http1;
+
 use super::error::{HttpError, HttpErrorKind, Phase, from_hyper};
+use super::origin::{Origin, StreamSlot};
 use super::timeout::timeout;
 
 /// Bodies of redirects and error statuses up to this size are read to keep the connection.
@@ -16,11 +18,12 @@ const DISCARD_LIMIT: u64 = 64 * 1024;
 
 /// A response whose headers have arrived; the body is read piece by piece.
 ///
-/// The connection goes back to the client's pool when the body has been read to its end;
-/// dropping a response earlier closes the connection.
+/// An HTTP/1.1 connection goes back to the client's pool when the body has been read to its
+/// end; dropping a response earlier closes that connection (over HTTP/2 it resets the stream).
 pub struct Response {
     url: String,
     status: u16,
+    http2: bool,
     headers: hyper::HeaderMap,
     content_length: Option<u64>,
     received: u64,
@@ -28,13 +31,14 @@ pub struct Response {
     done: bool,
     read_timeout: Duration,
     release: Option<Release>,
+    /// The place on an HTTP/2 connection, freed when the body is done.
+    slot: Option<StreamSlot>,
 }
 
-/// What returns a connection to the pool once its response body is complete.
+/// What returns an HTTP/1.1 connection to its origin's pool once its response body is complete.
 pub(crate) struct Release {
-    pub(crate) pool: Arc<Inner>,
-    pub(crate) origin: String,
-    pub(crate) sender: Sender,
+    pub(crate) origin: Arc<Origin>,
+    pub(crate) sender: http1::SendRequest<Empty<Bytes>>,
 }
 
 impl std::fmt::Debug for Response {
@@ -53,7 +57,7 @@ impl Response {
         url: String,
         resp: hyper::Response<Incoming>,
         read_timeout: Duration,
-        release: Release,
+        release: Option<Release>,
     ) -> Response {
         let (parts, body) = resp.into_parts();
         let content_length = parts
@@ -64,19 +68,32 @@ impl Response {
         Response {
             url,
             status: parts.status.as_u16(),
+            http2: parts.version == hyper::Version::HTTP_2,
             headers: parts.headers,
             content_length,
             received: 0,
             body,
             done: false,
             read_timeout,
-            release: Some(release),
+            release,
+            slot: None,
         }
+    }
+
+    /// Keeps `slot` until the body is done (or the response dropped).
+    pub(crate) fn holding(mut self, slot: Option<StreamSlot>) -> Response {
+        self.slot = slot;
+        self
     }
 
     /// The HTTP status code.
     pub fn status(&self) -> u16 {
         self.status
+    }
+
+    /// Whether the response came over HTTP/2 (else HTTP/1.x).
+    pub fn is_http2(&self) -> bool {
+        self.http2
     }
 
     /// The URL that answered (the last one after redirects).
@@ -107,6 +124,10 @@ impl Response {
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, HttpError> {
         while !self.done {
             let frame = timeout(self.read_timeout, self.body.frame()).await;
+            if !matches!(frame, Some(Some(Ok(_)))) {
+                // The stream is over, one way or another: its place is free again.
+                self.slot = None;
+            }
             match frame {
                 None => {
                     self.done = true;
@@ -126,7 +147,7 @@ impl Response {
                         return Err(self.error(HttpErrorKind::Truncated { received, expected }));
                     }
                     if let Some(r) = self.release.take() {
-                        r.pool.put_idle(r.origin, r.sender);
+                        r.origin.put_idle(r.sender);
                     }
                 }
                 Some(Some(Err(e))) => {

@@ -57,6 +57,12 @@ impl Target {
         format!("{scheme}://{}:{}", self.host, self.port)
     }
 
+    /// `scheme://authority` as a URI prefix (the port only when it is not the default).
+    pub(crate) fn origin_uri(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.host_header())
+    }
+
     /// The value of the `Host` header (the port only when it is not the default).
     pub(crate) fn host_header(&self) -> String {
         let default = if self.tls { 443 } else { 80 };

@@ -83,10 +83,12 @@ fn run<T>(fut: impl Future<Output = T>) -> T {
     })
 }
 
+/// A client with short timeouts that reads no proxy variables from the process.
 fn client() -> HttpClient {
     HttpClient::builder()
         .connect_timeout(Duration::from_secs(5))
         .read_timeout(Duration::from_secs(5))
+        .env(Arc::new(|_| None))
         .build()
 }
 
@@ -247,6 +249,7 @@ fn stalls_time_out() {
     });
     let client = HttpClient::builder()
         .read_timeout(Duration::from_millis(300))
+        .env(Arc::new(|_| None))
         .build();
     run(async {
         let err = client.get(&format!("{base}/head")).await.unwrap_err();
@@ -334,4 +337,80 @@ fn for_each_chunk_streams_and_propagates_callback_errors() {
         assert!(matches!(err, MyErr::Full));
         let _ = MyErr::Http;
     });
+}
+
+/// Starts a server that records every request head and answers with `reply(path)`.
+fn recording(
+    reply: impl Fn(&str) -> Vec<u8> + Send + Sync + 'static,
+) -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let heads = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = heads.clone();
+    let reply = Arc::new(reply);
+    thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let (seen, reply) = (seen.clone(), reply.clone());
+            thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut writer = stream;
+                loop {
+                    let mut head = String::new();
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        head.push_str(&line);
+                    }
+                    let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+                    seen.lock().unwrap().push(head);
+                    if writer.write_all(&reply(&path)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (format!("http://{addr}"), heads)
+}
+
+/// A token for URLs under one prefix only.
+struct TokenFor(String);
+
+impl Credentials for TokenFor {
+    fn authorization(&self, url: &str) -> Option<String> {
+        url.starts_with(&self.0).then(|| "Bearer t0ken".to_string())
+    }
+}
+
+#[test]
+fn credentials_are_asked_again_after_a_redirect_to_another_host() {
+    let (other, other_heads) = recording(ok);
+    let target = format!("{other}/elsewhere.tgz");
+    let (registry, registry_heads) = recording(move |_| {
+        format!("HTTP/1.1 302 Found\r\nLocation: {target}\r\nContent-Length: 0\r\n\r\n")
+            .into_bytes()
+    });
+    let client = HttpClient::builder()
+        .credentials(Arc::new(TokenFor(registry.clone())))
+        .env(Arc::new(|_| None))
+        .build();
+    run(async {
+        let resp = client.get(&format!("{registry}/a.tgz")).await.unwrap();
+        assert_eq!(resp.bytes().await.unwrap(), b"/elsewhere.tgz");
+    });
+    let has_token = |h: &String| {
+        h.to_ascii_lowercase()
+            .contains("authorization: bearer t0ken")
+    };
+    let registry_heads = registry_heads.lock().unwrap();
+    let other_heads = other_heads.lock().unwrap();
+    assert_eq!(registry_heads.len(), 1);
+    assert!(has_token(&registry_heads[0]), "{registry_heads:?}");
+    assert_eq!(other_heads.len(), 1);
+    assert!(!has_token(&other_heads[0]), "{other_heads:?}");
 }

@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use smol::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use smol::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use smol::net::TcpStream;
 use smol::{Timer, future};
 
 use super::Shared;
+use super::answer::{Answer, decide};
 use super::fault::Fault;
 
 /// Largest request head accepted.
@@ -27,6 +28,7 @@ struct Head {
     path: String,
     close: bool,
     body: u64,
+    authorization: Option<String>,
 }
 
 /// Whether the connection may serve another request.
@@ -35,16 +37,14 @@ enum Next {
     Close,
 }
 
-/// Serve requests on `stream` until the client closes, an error, a fault or a limit.
-pub(crate) async fn serve(stream: TcpStream, shared: Arc<Shared>) {
-    let _ = stream.set_nodelay(true);
-    shared.counters.connection();
-    let connect_latency = shared.shaping().connect_latency;
-    if !connect_latency.is_zero() {
-        Timer::after(connect_latency).await;
-    }
-    let mut reader = BufReader::new(stream.clone());
-    let mut writer = stream.clone();
+/// Serve HTTP/1.1 requests on `io` (the TCP connection `tcp`, or TLS over it) until the client
+/// closes, an error, a fault or a limit.
+pub(crate) async fn serve<S>(io: S, tcp: TcpStream, shared: Arc<Shared>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (reader, mut writer) = smol::io::split(io);
+    let mut reader = BufReader::new(reader);
     for _ in 0..MAX_REQUESTS_PER_CONNECTION {
         let idle = shared.limits.idle_timeout;
         let head = future::or(read_head(&mut reader), async {
@@ -56,12 +56,12 @@ pub(crate) async fn serve(stream: TcpStream, shared: Arc<Shared>) {
             Ok(Some(head)) => head,
             Ok(None) => return,
             Err(_) => {
-                let _ = respond_text(&mut writer, 400, "bad request\n", true).await;
+                let _ = respond_text(&mut writer, 400, "bad request\n", true, None).await;
                 return;
             }
         };
         if head.body > MAX_BODY {
-            let _ = respond_text(&mut writer, 413, "request body too large\n", true).await;
+            let _ = respond_text(&mut writer, 413, "request body too large\n", true, None).await;
             return;
         }
         if head.body > 0 {
@@ -72,10 +72,10 @@ pub(crate) async fn serve(stream: TcpStream, shared: Arc<Shared>) {
             }
         }
         if shared.served.fetch_add(1, Ordering::Relaxed) >= shared.limits.max_requests {
-            let _ = respond_text(&mut writer, 503, "request limit reached\n", true).await;
+            let _ = respond_text(&mut writer, 503, "request limit reached\n", true, None).await;
             return;
         }
-        match respond(&head, &mut writer, &stream, &shared).await {
+        match respond(&head, &mut writer, &tcp, &shared).await {
             Ok(Next::KeepAlive) if !head.close => {}
             _ => return,
         }
@@ -83,7 +83,7 @@ pub(crate) async fn serve(stream: TcpStream, shared: Arc<Shared>) {
 }
 
 /// Read one request head; `Ok(None)` when the client closed between requests.
-async fn read_head(reader: &mut BufReader<TcpStream>) -> io::Result<Option<Head>> {
+async fn read_head<R: AsyncRead + Unpin>(reader: &mut BufReader<R>) -> io::Result<Option<Head>> {
     let mut head: Vec<u8> = Vec::new();
     loop {
         let buf = reader.fill_buf().await?;
@@ -123,6 +123,7 @@ fn parse_head(bytes: &[u8]) -> io::Result<Head> {
     };
     let mut close = version == "HTTP/1.0";
     let mut body = 0;
+    let mut authorization = None;
     for line in lines.filter(|l| !l.is_empty()) {
         let (name, value) = line.split_once(':').ok_or_else(invalid)?;
         let value = value.trim();
@@ -135,6 +136,8 @@ fn parse_head(bytes: &[u8]) -> io::Result<Head> {
             }
         } else if name.eq_ignore_ascii_case("content-length") {
             body = value.parse().map_err(|_| invalid())?;
+        } else if name.eq_ignore_ascii_case("authorization") {
+            authorization = Some(value.to_owned());
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             return Err(invalid());
         }
@@ -145,11 +148,12 @@ fn parse_head(bytes: &[u8]) -> io::Result<Head> {
         path: decode_path(path),
         close,
         body,
+        authorization,
     })
 }
 
 /// Decode the escapes npm clients use in scoped names (`%40` for `@`, `%2F` for `/`).
-fn decode_path(path: &str) -> String {
+pub(crate) fn decode_path(path: &str) -> String {
     if !path.contains('%') {
         return path.to_owned();
     }
@@ -158,43 +162,45 @@ fn decode_path(path: &str) -> String {
         .replace("%2f", "/")
 }
 
-async fn respond(
+async fn respond<W: AsyncWrite + Unpin>(
     head: &Head,
-    writer: &mut TcpStream,
+    writer: &mut W,
     stream: &TcpStream,
     shared: &Shared,
 ) -> io::Result<Next> {
     shared.counters.request(&head.path);
     let _active = shared.counters.active();
-    let fault = shared.faults.take(&head.path);
-    if fault.is_some() {
-        shared.counters.fault();
-    }
-    let shaping = shared.shaping();
-    if !shaping.latency.is_zero() {
-        Timer::after(shaping.latency).await;
-    }
-    if let Some(Fault::Delay(delay)) = fault {
-        Timer::after(delay).await;
-    }
-    if head.method != "GET" && head.method != "HEAD" {
-        respond_text(writer, 405, "method not allowed\n", head.close).await?;
-        return Ok(Next::KeepAlive);
-    }
-    if let Some(Fault::Status(code)) = fault {
-        respond_text(
-            writer,
+    let answer = decide(
+        &head.method,
+        &head.path,
+        head.authorization.as_deref(),
+        shared,
+    )
+    .await;
+    let (body, fault, head_only) = match answer {
+        Answer::Text {
             code,
-            &format!("injected fault {code}\n"),
-            head.close,
-        )
-        .await?;
-        return Ok(Next::KeepAlive);
-    }
-    let Some(body) = shared.file(&head.path) else {
-        respond_text(writer, 404, "{\"error\":\"Not found\"}\n", head.close).await?;
-        return Ok(Next::KeepAlive);
+            body,
+            retry_after,
+            authenticate,
+        } => {
+            let mut extra = String::new();
+            if let Some(secs) = retry_after {
+                extra.push_str(&format!("Retry-After: {secs}\r\n"));
+            }
+            if authenticate {
+                extra.push_str("WWW-Authenticate: Bearer\r\n");
+            }
+            respond_text(writer, code, &body, head.close, Some(&extra)).await?;
+            return Ok(Next::KeepAlive);
+        }
+        Answer::File {
+            body,
+            fault,
+            head_only,
+        } => (body, fault, head_only),
     };
+    let shaping = shared.shaping();
     let head_bytes = format!(
         "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n{}\r\n",
         body.len(),
@@ -205,7 +211,7 @@ async fn respond(
         }
     );
     writer.write_all(head_bytes.as_bytes()).await?;
-    if head.method == "HEAD" {
+    if head_only {
         writer.flush().await?;
         return Ok(Next::KeepAlive);
     }
@@ -233,10 +239,10 @@ async fn respond(
 }
 
 /// Write `body` through the shared link, applying a body fault.
-async fn send_body(
+async fn send_body<W: AsyncWrite + Unpin>(
     body: &[u8],
     fault: Option<Fault>,
-    writer: &mut TcpStream,
+    writer: &mut W,
     shared: &Shared,
     chunk: usize,
     bandwidth: Option<u64>,
@@ -287,7 +293,7 @@ async fn send_body(
 }
 
 /// Flip the bytes at every 4096th offset and the last one (same length, different content).
-fn corrupt(piece: &[u8], offset: usize, total: usize) -> Vec<u8> {
+pub(crate) fn corrupt(piece: &[u8], offset: usize, total: usize) -> Vec<u8> {
     let mut out = piece.to_vec();
     for (i, byte) in out.iter_mut().enumerate() {
         let at = offset + i;
@@ -298,16 +304,18 @@ fn corrupt(piece: &[u8], offset: usize, total: usize) -> Vec<u8> {
     out
 }
 
-async fn respond_text(
-    writer: &mut TcpStream,
+async fn respond_text<W: AsyncWrite + Unpin>(
+    writer: &mut W,
     code: u16,
     body: &str,
     close: bool,
+    extra_headers: Option<&str>,
 ) -> io::Result<()> {
     let head = format!(
-        "HTTP/1.1 {code} {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{}\r\n",
+        "HTTP/1.1 {code} {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{}{}\r\n",
         reason(code),
         body.len(),
+        extra_headers.unwrap_or_default(),
         if close { "Connection: close\r\n" } else { "" }
     );
     writer.write_all(head.as_bytes()).await?;

@@ -10,6 +10,13 @@ pub enum Fault {
     /// Answer with this status code (e.g. 404, 500, 503) and a short text body; the connection
     /// stays usable.
     Status(u16),
+    /// Answer with this status (e.g. 429, 503) and a `Retry-After: seconds` header.
+    RetryAfter {
+        /// The status code.
+        status: u16,
+        /// The `Retry-After` value, in seconds.
+        seconds: u64,
+    },
     /// Wait this long (on top of the latency) before the response head.
     Delay(Duration),
     /// Send the head (full `Content-Length`) and `after` body bytes, then reset the connection

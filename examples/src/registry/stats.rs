@@ -35,6 +35,17 @@ pub(crate) struct Counters {
     faults: AtomicU64,
     active: AtomicU64,
     idle: Event,
+    auth_accepted: AtomicU64,
+    auth_rejected: AtomicU64,
+}
+
+/// Requests checked against a required `Authorization` header, since start or the last reset.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AuthCounts {
+    /// Requests that carried the expected header.
+    pub accepted: u64,
+    /// Requests answered 401 (no header or a wrong one).
+    pub rejected: u64,
 }
 
 impl Counters {
@@ -56,9 +67,25 @@ impl Counters {
         self.faults.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn auth(&self, accepted: bool) {
+        let counter = if accepted {
+            &self.auth_accepted
+        } else {
+            &self.auth_rejected
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn auth_counts(&self) -> AuthCounts {
+        AuthCounts {
+            accepted: self.auth_accepted.load(Ordering::Relaxed),
+            rejected: self.auth_rejected.load(Ordering::Relaxed),
+        }
+    }
+
     /// Count a response as active until the guard drops.
     pub(crate) fn active(&self) -> ActiveGuard<'_> {
-        self.active.fetch_add(1, Ordering::SeqCst);
+        self.begin_active();
         ActiveGuard(self)
     }
 
@@ -100,6 +127,8 @@ impl Counters {
         self.bytes_sent.store(0, Ordering::Relaxed);
         self.connections.store(0, Ordering::Relaxed);
         self.faults.store(0, Ordering::Relaxed);
+        self.auth_accepted.store(0, Ordering::Relaxed);
+        self.auth_rejected.store(0, Ordering::Relaxed);
     }
 
     /// Resolves once no response is being produced.
@@ -122,8 +151,20 @@ pub(crate) struct ActiveGuard<'a>(&'a Counters);
 
 impl Drop for ActiveGuard<'_> {
     fn drop(&mut self) {
-        if self.0.active.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.0.idle.notify(usize::MAX);
+        self.0.end_active();
+    }
+}
+
+impl Counters {
+    /// Counts a response as active until [`Counters::end_active`].
+    pub(crate) fn begin_active(&self) {
+        self.active.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Ends what [`Counters::begin_active`] began.
+    pub(crate) fn end_active(&self) {
+        if self.active.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.idle.notify(usize::MAX);
         }
     }
 }
