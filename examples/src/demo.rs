@@ -1,17 +1,23 @@
 //! `lockfetch demo`: the install simulation (see [`crate::sim`]) for every strategy, against the
-//! embedded mock registry serving a generated lockfile, printed as a table or as JSON.
+//! embedded mock registry serving a generated lockfile, printed as a table with a headline and a
+//! legend, or as JSON.
 //!
 //! With `--json` the report goes alone on stdout as
-//! `{"packages","bytes","floor_ms","strategies":[{"name","wall_ms","requests","duplicate_requests","bytes","demand_wait_ms"}]}`
-//! and the human table goes to stderr; without it the table goes to stdout.
+//! `{"packages","bytes","floor_ms","strategies":[{"name","wall_ms","bound_ms","requests","duplicate_requests","bytes","demand_wait_ms"}]}`
+//! and the human table goes to stderr; without it the table goes to stdout. `--plot FILE.svg`
+//! draws every strategy's share of packages ready over time (see [`crate::plot`]); `--trace
+//! FILE.json` writes the `scheduler` strategy's downloads as a Chrome trace (see
+//! [`crate::trace`]).
 
 use std::fmt::Write as _;
 use std::io::Write as _;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::generate::{GenConfig, Universe};
-use crate::sim::{self, SimConfig, SimReport, Strategy};
+use crate::output::{check_writable, write_whole};
+use crate::sim::{self, SimConfig, SimReport, Strategy, StrategyReport};
 
 /// The demo's report (serialized as the `--json` output and `target/install-sim.json`).
 pub type DemoReport = SimReport;
@@ -34,8 +40,9 @@ pub struct DemoArgs {
     /// Slots reserved for demand (the `scheduler` strategy).
     #[arg(long, default_value_t = 8)]
     pub reserved_for_demand: usize,
-    /// Discoveries in flight at once during resolution.
-    #[arg(long, default_value_t = 16)]
+    /// Discoveries in flight at once during resolution (pnpm's `networkConcurrency`, 64 since
+    /// pnpm/pnpm#13492; 16, its earlier default, is the "slow metadata" variant).
+    #[arg(long, default_value_t = 64)]
     pub resolve_concurrency: usize,
     /// Delay before a finished download shows in the store index, in milliseconds.
     #[arg(long, default_value_t = 500)]
@@ -49,6 +56,13 @@ pub struct DemoArgs {
     /// Print one JSON object on stdout (the table goes to stderr).
     #[arg(long)]
     pub json: bool,
+    /// Draw every strategy's share of packages ready over time into this SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+    /// Write the `scheduler` strategy's downloads as Chrome trace-event JSON into this file
+    /// (open it in Perfetto or chrome://tracing).
+    #[arg(long, value_name = "FILE.json")]
+    pub trace: Option<PathBuf>,
 }
 
 impl Default for DemoArgs {
@@ -59,11 +73,13 @@ impl Default for DemoArgs {
             bandwidth_mbit: 200.0,
             concurrency: 64,
             reserved_for_demand: 8,
-            resolve_concurrency: 16,
+            resolve_concurrency: 64,
             index_lag_ms: 500,
             seed: 12241,
             strategies: Vec::new(),
             json: false,
+            plot: None,
+            trace: None,
         }
     }
 }
@@ -78,6 +94,7 @@ impl DemoArgs {
             reserved_for_demand: self.reserved_for_demand,
             resolve_concurrency: self.resolve_concurrency,
             index_lag: Duration::from_millis(self.index_lag_ms),
+            trace: self.trace.is_some(),
             ..SimConfig::default()
         }
     }
@@ -108,8 +125,20 @@ pub fn simulate(args: &DemoArgs) -> Result<DemoReport, String> {
     if args.concurrency == 0 || args.reserved_for_demand >= args.concurrency {
         return Err("--concurrency must be at least 1 and above --reserved-for-demand".into());
     }
-    if args.bandwidth_mbit.is_nan() || args.bandwidth_mbit <= 0.0 {
-        return Err("--bandwidth-mbit must be positive".into());
+    if !(args.bandwidth_mbit.is_finite() && args.bandwidth_mbit > 0.0) {
+        return Err("--bandwidth-mbit must be a positive number".into());
+    }
+    if args.resolve_concurrency == 0 {
+        return Err("--resolve-concurrency must be at least 1".into());
+    }
+    if args.trace.is_some() && !args.strategies().contains(&Strategy::Scheduler) {
+        return Err("--trace records the scheduler strategy's downloads: run it too".into());
+    }
+    if let Some(path) = &args.plot {
+        check_writable(path, "--plot")?;
+    }
+    if let Some(path) = &args.trace {
+        check_writable(path, "--trace")?;
     }
     let started = Instant::now();
     let universe = Arc::new(Universe::generate(&args.gen_config()));
@@ -131,34 +160,90 @@ pub fn simulate(args: &DemoArgs) -> Result<DemoReport, String> {
     Ok(report)
 }
 
-/// `lockfetch demo`: run, print, and return the exit code (0 on success).
+/// `lockfetch demo`: run, print, write the plot and the trace if asked, and return the exit code
+/// (0 on success).
 pub fn run(args: &DemoArgs) -> i32 {
-    match simulate(args) {
-        Ok(report) => {
-            let table = render_table(&report, args);
-            if args.json {
-                eprint!("{table}");
-                match serde_json::to_string(&report) {
-                    Ok(json) => println!("{json}"),
-                    Err(e) => {
-                        eprintln!("error: cannot serialize the report: {e}");
-                        return 1;
-                    }
-                }
-            } else {
-                print!("{table}");
-            }
-            let _ = std::io::stdout().flush();
-            0
-        }
+    let report = match simulate(args) {
+        Ok(report) => report,
         Err(e) => {
             eprintln!("error: demo failed: {e}");
+            return 1;
+        }
+    };
+    let table = render_table(&report, args);
+    if args.json {
+        eprint!("{table}");
+        match serde_json::to_string(&report) {
+            Ok(json) => println!("{json}"),
+            Err(e) => {
+                eprintln!("error: cannot serialize the report: {e}");
+                return 1;
+            }
+        }
+    } else {
+        print!("{table}");
+    }
+    let _ = std::io::stdout().flush();
+    match write_outputs(&report, args) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
             1
         }
     }
 }
 
-/// The human table of `report`.
+/// Writes `--plot` and `--trace`, if given.
+fn write_outputs(report: &DemoReport, args: &DemoArgs) -> Result<(), String> {
+    if let Some(path) = &args.plot {
+        let svg = crate::plot::render(report, &plot_title(report, args))?;
+        write_whole(path, svg.as_bytes())?;
+        eprintln!("wrote the plot to {}", path.display());
+    }
+    if let Some(path) = &args.trace {
+        let trace = report
+            .strategies
+            .iter()
+            .find_map(|s| s.trace.as_ref())
+            .ok_or("the scheduler strategy recorded no trace")?;
+        trace.write(path)?;
+        eprintln!(
+            "wrote the trace of the scheduler's {} downloads ({} promotions) to {}",
+            trace.attempts(),
+            trace.promotions(),
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// The plot's title: what was simulated.
+fn plot_title(report: &DemoReport, args: &DemoArgs) -> String {
+    format!(
+        "lockfetch demo: {} packages ({:.1} MB needed), {} ms RTT, {} Mbit/s, resolution {} at a time",
+        report.packages,
+        report.bytes as f64 / 1e6,
+        args.rtt_ms,
+        args.bandwidth_mbit,
+        args.resolve_concurrency
+    )
+}
+
+/// What each column of the table means.
+pub const LEGEND: &str = concat!(
+    "  wall ms         from the start of resolution to the last package extracted\n",
+    "  bound ms        the soonest that run could end, whatever the strategy: no package\n",
+    "                  downloaded before the resolver found it nor faster than the link allows,\n",
+    "                  then extracted if it could not be warm when the install began\n",
+    "  x bound         wall ms / bound ms: 1.00 leaves nothing to gain\n",
+    "  requests        tarball requests the registry received (counted by the server)\n",
+    "  duplicates      requests for a tarball already requested: downloads made twice\n",
+    "  MB sent         tarball bytes the registry sent\n",
+    "  demand wait ms  from the start of the install to the last cold package's bytes\n",
+    "  cold            needed packages not yet in the store index when the install began\n",
+);
+
+/// The human table of `report`: a description of the run, a headline, the table, its legend.
 pub fn render_table(report: &DemoReport, args: &DemoArgs) -> String {
     let mut out = String::new();
     let resolve_ms = report
@@ -168,29 +253,28 @@ pub fn render_table(report: &DemoReport, args: &DemoArgs) -> String {
         .fold(0.0, f64::max);
     let _ = writeln!(
         out,
-        "install simulation: {} packages, {:.1} MB needed, {} ms RTT, {} Mbit/s, {} slots",
+        "install simulation: {} packages ({:.1} MB needed), {} ms RTT, {} Mbit/s, {} download \
+         slots, resolution {} at a time",
         report.packages,
         report.bytes as f64 / 1e6,
         args.rtt_ms,
         args.bandwidth_mbit,
-        args.concurrency
-    );
-    // No strategy can end before resolution does (the install starts there), nor before the needed
-    // bytes have crossed the link, nor before the last packages discovered can be downloaded and
-    // extracted (each run's own bound: discovery times vary a little from run to run).
-    let _ = writeln!(
-        out,
-        "floor {:.0} ms (needed bytes / bandwidth + 1 RTT); resolution alone takes {:.0} ms\n\
-         bound: no strategy could end sooner in that run (resolution; floor; each package \
-         discovered too late to be warm: one RTT, full bandwidth, then its extraction)",
-        report.floor_ms, resolve_ms
+        args.concurrency,
+        args.resolve_concurrency
     );
     let _ = writeln!(
         out,
-        "{:<10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>9} {:>15} {:>6}",
+        "resolution took {resolve_ms:.0} ms; the needed bytes alone take {:.0} ms on the link",
+        report.floor_ms
+    );
+    if let Some(headline) = headline(report) {
+        let _ = writeln!(out, "\n{headline}\n");
+    }
+    let _ = writeln!(
+        out,
+        "{:<10} {:>8} {:>8} {:>7} {:>8} {:>10} {:>7} {:>14} {:>5}",
         "strategy",
         "wall ms",
-        "x floor",
         "bound ms",
         "x bound",
         "requests",
@@ -202,10 +286,9 @@ pub fn render_table(report: &DemoReport, args: &DemoArgs) -> String {
     for s in &report.strategies {
         let _ = writeln!(
             out,
-            "{:<10} {:>9.0} {:>9.2} {:>9.0} {:>9.3} {:>9} {:>10} {:>9.1} {:>15.0} {:>6}",
+            "{:<10} {:>8.0} {:>8.0} {:>7.2} {:>8} {:>10} {:>7.1} {:>14.0} {:>5}",
             s.name,
             s.wall_ms,
-            s.wall_ms / report.floor_ms,
             s.bound_ms,
             s.wall_ms / s.bound_ms.max(f64::MIN_POSITIVE),
             s.requests,
@@ -215,5 +298,82 @@ pub fn render_table(report: &DemoReport, args: &DemoArgs) -> String {
             s.cold
         );
     }
+    let _ = write!(out, "\n{LEGEND}");
     out
+}
+
+/// The sentence that says what the run shows, computed from it: the scheduler's duplicates, how
+/// it compares with the best other strategy and with its bound, and the speculative downloads it
+/// never made. `None` without a `scheduler` run.
+pub fn headline(report: &DemoReport) -> Option<String> {
+    let ours = report.strategies.iter().find(|s| s.name == "scheduler")?;
+    let mut line = format!(
+        "scheduler: {} duplicate download{}",
+        ours.duplicate_requests,
+        plural(ours.duplicate_requests)
+    );
+    let best = report
+        .strategies
+        .iter()
+        .filter(|s| s.name != "scheduler")
+        .min_by(|a, b| a.wall_ms.total_cmp(&b.wall_ms));
+    if let Some(best) = best {
+        let _ = write!(line, ", {}", compared(ours, best));
+    }
+    let above = (ours.wall_ms / ours.bound_ms.max(f64::MIN_POSITIVE) - 1.0) * 100.0;
+    let _ = write!(
+        line,
+        ", {} above what any strategy could reach",
+        percent(above)
+    );
+    let never = never_requested(report, ours);
+    if never > 0 {
+        let _ = write!(
+            line,
+            "; {never} speculative download{} never made",
+            plural(never)
+        );
+    }
+    if let Some(naive) = report.strategies.iter().find(|s| s.name == "naive") {
+        let _ = write!(
+            line,
+            "\nnaive (pnpm/pnpm#12241): {} duplicate download{}",
+            naive.duplicate_requests,
+            plural(naive.duplicate_requests)
+        );
+    }
+    Some(line)
+}
+
+/// "12 % sooner than fifo, the best other strategy" (or later, or level with).
+fn compared(ours: &StrategyReport, best: &StrategyReport) -> String {
+    let gain = (1.0 - ours.wall_ms / best.wall_ms.max(f64::MIN_POSITIVE)) * 100.0;
+    let how = if gain.abs() < 0.05 {
+        "as soon as".to_string()
+    } else if gain > 0.0 {
+        format!("{} sooner than", percent(gain))
+    } else {
+        format!("{} later than", percent(-gain))
+    };
+    format!("{how} {}, the best other strategy", best.name)
+}
+
+/// Packages of the lockfile whose tarball `s` never asked for (all speculative: every needed one
+/// is downloaded).
+fn never_requested(report: &DemoReport, s: &StrategyReport) -> u64 {
+    let distinct = s.requests.saturating_sub(s.duplicate_requests);
+    (report.packages as u64).saturating_sub(distinct)
+}
+
+/// A percentage, to one decimal below 10.
+fn percent(p: f64) -> String {
+    if p.abs() < 9.95 {
+        format!("{p:.1} %")
+    } else {
+        format!("{p:.0} %")
+    }
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }

@@ -5,6 +5,8 @@
 // Registry side, the generator and the simulation.
 pub mod demo;
 pub mod generate;
+pub mod output;
+pub mod plot;
 pub mod registry;
 pub mod sim;
 
@@ -16,3 +18,4 @@ pub mod http;
 pub mod integrity;
 pub mod lockfile;
 pub mod progress;
+pub mod trace;
