@@ -35,6 +35,7 @@ use crate::config::{ConfigError, Registry};
 use crate::http::HttpClient;
 use crate::lockfile::{Lockfile, LockfileError, ParseOptions, Source};
 use crate::progress::Progress;
+use crate::trace::TraceRecorder;
 use job::{Jobs, Target, classify};
 
 /// Exit status when some package could not be fetched.
@@ -76,6 +77,9 @@ pub struct FetchArgs {
     /// Idle-read timeout (no byte for this long fails the attempt), in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 30_000)]
     pub read_timeout_ms: u64,
+    /// Write the downloads as Chrome trace-event JSON into this file (Perfetto, chrome://tracing).
+    #[arg(long, value_name = "FILE.json")]
+    pub trace: Option<PathBuf>,
 }
 
 /// Everything a fetch run needs; [`FetchArgs`] converts into it.
@@ -99,6 +103,8 @@ pub struct FetchOptions {
     pub read_timeout: Duration,
     /// Draw progress bars on stderr.
     pub progress: bool,
+    /// Write the downloads as a trace here (see [`crate::trace`]).
+    pub trace: Option<PathBuf>,
 }
 
 impl FetchOptions {
@@ -114,6 +120,7 @@ impl FetchOptions {
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(30),
             progress: false,
+            trace: None,
         }
     }
 }
@@ -131,6 +138,7 @@ impl From<&FetchArgs> for FetchOptions {
             connect_timeout: Duration::from_millis(args.connect_timeout_ms),
             read_timeout: Duration::from_millis(args.read_timeout_ms),
             progress: !args.json && std::io::stderr().is_terminal(),
+            trace: args.trace.clone(),
         }
     }
 }
@@ -295,6 +303,13 @@ pub async fn fetch(
         .classify(classify)
         .build(SmolRuntime::new(executor.clone()), fetcher)
         .map_err(|e| FetchError::Options(e.to_string()))?;
+    if let Some(path) = &options.trace {
+        crate::output::check_writable(path, "--trace").map_err(FetchError::Options)?;
+    }
+    let trace = options
+        .trace
+        .as_ref()
+        .map(|_| TraceRecorder::start(&scheduler));
 
     let progress = if options.progress {
         Progress::new(todo.len() as u64)
@@ -337,6 +352,11 @@ pub async fn fetch(
     }
     scheduler.close();
     scheduler.drain().await;
+    if let (Some(recorder), Some(path)) = (trace, &options.trace)
+        && let Err(e) = recorder.finish(String::clone).write(path)
+    {
+        eprintln!("error: {e}");
+    }
     if let Some(task) = follower {
         task.cancel().await;
     }
