@@ -349,7 +349,7 @@ pub fn headline(report: &DemoReport) -> Option<String> {
 fn compared(ours: &StrategyReport, best: &StrategyReport) -> String {
     let gain = (1.0 - ours.wall_ms / best.wall_ms.max(f64::MIN_POSITIVE)) * 100.0;
     let how = if gain.abs() < 0.05 {
-        "as soon as".to_string()
+        "level with".to_string()
     } else if gain > 0.0 {
         format!("{} sooner than", percent(gain))
     } else {
