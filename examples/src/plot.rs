@@ -13,6 +13,9 @@ use crate::sim::SimReport;
 /// Width and height of the picture, in SVG pixels.
 pub const SIZE: (u32, u32) = (960, 540);
 
+/// Width of the legend, right of the chart.
+const LEGEND_WIDTH: u32 = 230;
+
 /// The colour of `strategy`'s curve as SVG writes it (`#RRGGBB`).
 pub fn colour_hex(strategy: &str) -> String {
     let RGBColor(r, g, b) = colour(strategy);
@@ -53,12 +56,40 @@ pub fn render(report: &SimReport, title: &str) -> Result<String, String> {
         3
     };
 
+    // The legend: a line sample and one or two lines of text per entry.
+    let mut legend: Vec<(RGBColor, u32, bool, Vec<String>)> = strategies
+        .iter()
+        .map(|s| {
+            let width = if s.name == "scheduler" { 3 } else { 2 };
+            let label = format!("{} — {:.2} s", s.name, seconds(s.wall_ms));
+            (colour(&s.name), width, false, vec![label])
+        })
+        .collect();
+    legend.push((
+        RGBColor(150, 150, 150),
+        1,
+        true,
+        vec![format!("resolution ends — {:.2} s", seconds(resolved))],
+    ));
+    legend.push((
+        BLACK,
+        1,
+        true,
+        vec![
+            format!("bound — {:.2} s", seconds(bound)),
+            "(no strategy can finish sooner)".to_string(),
+        ],
+    ));
+
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
         root.fill(&WHITE).map_err(|e| failed(&e))?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 20))
+        let below = root
+            .titled(title, ("sans-serif", 19))
+            .map_err(|e| failed(&e))?;
+        let (left, right) = below.split_horizontally(SIZE.0 - LEGEND_WIDTH);
+        let mut chart = ChartBuilder::on(&left)
             .margin(16)
             .x_label_area_size(44)
             .y_label_area_size(56)
@@ -75,54 +106,43 @@ pub fn render(report: &SimReport, title: &str) -> Result<String, String> {
             .light_line_style(RGBColor(240, 240, 240))
             .draw()
             .map_err(|e| failed(&e))?;
-
         for s in strategies {
-            let colour = colour(&s.name);
             let width = if s.name == "scheduler" { 3 } else { 2 };
             chart
                 .draw_series(LineSeries::new(
                     steps(&s.ready_ms, seconds),
-                    colour.stroke_width(width),
+                    colour(&s.name).stroke_width(width),
                 ))
-                .map_err(|e| failed(&e))?
-                .label(format!("{} — {:.2} s", s.name, seconds(s.wall_ms)))
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(3))
-                });
+                .map_err(|e| failed(&e))?;
         }
-        let marks = [
-            (
-                resolved,
-                RGBColor(150, 150, 150),
-                format!("resolution ends — {:.2} s", seconds(resolved)),
-            ),
-            (
-                bound,
-                BLACK,
-                format!(
-                    "bound — {:.2} s: no strategy can finish sooner",
-                    seconds(bound)
-                ),
-            ),
-        ];
-        for (at, colour, label) in marks {
+        for (at, colour) in [(resolved, RGBColor(150, 150, 150)), (bound, BLACK)] {
             let line = vec![(seconds(at), 0.0), (seconds(at), 100.0)];
             chart
                 .draw_series(DashedLineSeries::new(line, 6, 4, colour.stroke_width(1)))
-                .map_err(|e| failed(&e))?
-                .label(label)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(1))
-                });
+                .map_err(|e| failed(&e))?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(RGBColor(200, 200, 200))
-            .label_font(("sans-serif", 14))
-            .draw()
-            .map_err(|e| failed(&e))?;
+
+        let mut y = 40;
+        for (colour, width, dashed, lines) in legend {
+            let style = colour.stroke_width(width);
+            let sample: &[(i32, i32)] = if dashed {
+                &[(0, 9), (12, 21)]
+            } else {
+                &[(0, 21)]
+            };
+            for &(from, to) in sample {
+                right
+                    .draw(&PathElement::new(vec![(from, y), (to, y)], style))
+                    .map_err(|e| failed(&e))?;
+            }
+            for line in lines {
+                right
+                    .draw(&Text::new(line, (30, y - 8), ("sans-serif", 14)))
+                    .map_err(|e| failed(&e))?;
+                y += 20;
+            }
+            y += 6;
+        }
         root.present().map_err(|e| failed(&e))?;
     }
     Ok(svg)
