@@ -1,17 +1,26 @@
 //! `lockfetch demo`: the install simulation (see [`crate::sim`]) for every strategy, against the
-//! embedded mock registry serving a generated lockfile, printed as a table or as JSON.
+//! embedded mock registry serving a generated lockfile, printed as a table with a headline and a
+//! legend, or as JSON.
 //!
 //! With `--json` the report goes alone on stdout as
-//! `{"packages","bytes","floor_ms","strategies":[{"name","wall_ms","requests","duplicate_requests","bytes","demand_wait_ms"}]}`
-//! and the human table goes to stderr; without it the table goes to stdout.
+//! `{"packages","bytes","floor_ms","strategies":[{"name","wall_ms","bound_ms","requests","duplicate_requests","bytes","demand_wait_ms"}]}`
+//! and the human table goes to stderr; without it the table goes to stdout. `--plot FILE.svg`
+//! draws every strategy's share of packages ready over time (see [`crate::plot`]); `--trace
+//! FILE.json` writes the `scheduler` strategy's downloads as a Chrome trace (see
+//! [`crate::trace`]).
 
-use std::fmt::Write as _;
 use std::io::Write as _;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::generate::{GenConfig, Universe};
+use crate::output::{check_writable, write_whole};
 use crate::sim::{self, SimConfig, SimReport, Strategy};
+
+mod table;
+
+pub use table::{LEGEND, headline, render_table};
 
 /// The demo's report (serialized as the `--json` output and `target/install-sim.json`).
 pub type DemoReport = SimReport;
@@ -34,8 +43,9 @@ pub struct DemoArgs {
     /// Slots reserved for demand (the `scheduler` strategy).
     #[arg(long, default_value_t = 8)]
     pub reserved_for_demand: usize,
-    /// Discoveries in flight at once during resolution.
-    #[arg(long, default_value_t = 16)]
+    /// Discoveries in flight at once during resolution (pnpm's `networkConcurrency`, 64 since
+    /// pnpm/pnpm#13492; 16, its earlier default, is the "slow metadata" variant).
+    #[arg(long, default_value_t = 64)]
     pub resolve_concurrency: usize,
     /// Delay before a finished download shows in the store index, in milliseconds.
     #[arg(long, default_value_t = 500)]
@@ -49,6 +59,13 @@ pub struct DemoArgs {
     /// Print one JSON object on stdout (the table goes to stderr).
     #[arg(long)]
     pub json: bool,
+    /// Draw every strategy's share of packages ready over time into this SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+    /// Write the `scheduler` strategy's downloads as Chrome trace-event JSON into this file
+    /// (open it in Perfetto or chrome://tracing).
+    #[arg(long, value_name = "FILE.json")]
+    pub trace: Option<PathBuf>,
 }
 
 impl Default for DemoArgs {
@@ -59,11 +76,13 @@ impl Default for DemoArgs {
             bandwidth_mbit: 200.0,
             concurrency: 64,
             reserved_for_demand: 8,
-            resolve_concurrency: 16,
+            resolve_concurrency: 64,
             index_lag_ms: 500,
             seed: 12241,
             strategies: Vec::new(),
             json: false,
+            plot: None,
+            trace: None,
         }
     }
 }
@@ -78,6 +97,7 @@ impl DemoArgs {
             reserved_for_demand: self.reserved_for_demand,
             resolve_concurrency: self.resolve_concurrency,
             index_lag: Duration::from_millis(self.index_lag_ms),
+            trace: self.trace.is_some(),
             ..SimConfig::default()
         }
     }
@@ -108,8 +128,20 @@ pub fn simulate(args: &DemoArgs) -> Result<DemoReport, String> {
     if args.concurrency == 0 || args.reserved_for_demand >= args.concurrency {
         return Err("--concurrency must be at least 1 and above --reserved-for-demand".into());
     }
-    if args.bandwidth_mbit.is_nan() || args.bandwidth_mbit <= 0.0 {
-        return Err("--bandwidth-mbit must be positive".into());
+    if !(args.bandwidth_mbit.is_finite() && args.bandwidth_mbit > 0.0) {
+        return Err("--bandwidth-mbit must be a positive number".into());
+    }
+    if args.resolve_concurrency == 0 {
+        return Err("--resolve-concurrency must be at least 1".into());
+    }
+    if args.trace.is_some() && !args.strategies().contains(&Strategy::Scheduler) {
+        return Err("--trace records the scheduler strategy's downloads: run it too".into());
+    }
+    if let Some(path) = &args.plot {
+        check_writable(path, "--plot")?;
+    }
+    if let Some(path) = &args.trace {
+        check_writable(path, "--trace")?;
     }
     let started = Instant::now();
     let universe = Arc::new(Universe::generate(&args.gen_config()));
@@ -131,89 +163,71 @@ pub fn simulate(args: &DemoArgs) -> Result<DemoReport, String> {
     Ok(report)
 }
 
-/// `lockfetch demo`: run, print, and return the exit code (0 on success).
+/// `lockfetch demo`: run, print, write the plot and the trace if asked, and return the exit code
+/// (0 on success).
 pub fn run(args: &DemoArgs) -> i32 {
-    match simulate(args) {
-        Ok(report) => {
-            let table = render_table(&report, args);
-            if args.json {
-                eprint!("{table}");
-                match serde_json::to_string(&report) {
-                    Ok(json) => println!("{json}"),
-                    Err(e) => {
-                        eprintln!("error: cannot serialize the report: {e}");
-                        return 1;
-                    }
-                }
-            } else {
-                print!("{table}");
-            }
-            let _ = std::io::stdout().flush();
-            0
-        }
+    let report = match simulate(args) {
+        Ok(report) => report,
         Err(e) => {
             eprintln!("error: demo failed: {e}");
+            return 1;
+        }
+    };
+    let table = render_table(&report, args);
+    if args.json {
+        eprint!("{table}");
+        match serde_json::to_string(&report) {
+            Ok(json) => println!("{json}"),
+            Err(e) => {
+                eprintln!("error: cannot serialize the report: {e}");
+                return 1;
+            }
+        }
+    } else {
+        print!("{table}");
+    }
+    let _ = std::io::stdout().flush();
+    match write_outputs(&report, args) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
             1
         }
     }
 }
 
-/// The human table of `report`.
-pub fn render_table(report: &DemoReport, args: &DemoArgs) -> String {
-    let mut out = String::new();
-    let resolve_ms = report
-        .strategies
-        .iter()
-        .map(|s| s.resolve_ms)
-        .fold(0.0, f64::max);
-    let _ = writeln!(
-        out,
-        "install simulation: {} packages, {:.1} MB needed, {} ms RTT, {} Mbit/s, {} slots",
+/// Writes `--plot` and `--trace`, if given.
+fn write_outputs(report: &DemoReport, args: &DemoArgs) -> Result<(), String> {
+    if let Some(path) = &args.plot {
+        let svg = crate::plot::render(report, &plot_title(report, args))?;
+        write_whole(path, svg.as_bytes())?;
+        eprintln!("wrote the plot to {}", path.display());
+    }
+    if let Some(path) = &args.trace {
+        let trace = report
+            .strategies
+            .iter()
+            .find_map(|s| s.trace.as_ref())
+            .ok_or("the scheduler strategy recorded no trace")?;
+        trace.write(path)?;
+        eprintln!(
+            "wrote the trace of the scheduler's {} downloads ({} promotions) to {}",
+            trace.attempts(),
+            trace.promotions(),
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// The plot's title: what was simulated.
+fn plot_title(report: &DemoReport, args: &DemoArgs) -> String {
+    format!(
+        "lockfetch demo: {} packages ({:.1} MB needed), {} ms RTT, {} Mbit/s, resolution {} at a time",
         report.packages,
         report.bytes as f64 / 1e6,
         args.rtt_ms,
         args.bandwidth_mbit,
-        args.concurrency
-    );
-    // No strategy can end before resolution does (the install starts there), nor before the needed
-    // bytes have crossed the link, nor before the last packages discovered can be downloaded and
-    // extracted (each run's own bound: discovery times vary a little from run to run).
-    let _ = writeln!(
-        out,
-        "floor {:.0} ms (needed bytes / bandwidth + 1 RTT); resolution alone takes {:.0} ms\n\
-         bound: no strategy could end sooner in that run (resolution; floor; each package \
-         discovered too late to be warm: one RTT, full bandwidth, then its extraction)",
-        report.floor_ms, resolve_ms
-    );
-    let _ = writeln!(
-        out,
-        "{:<10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>9} {:>15} {:>6}",
-        "strategy",
-        "wall ms",
-        "x floor",
-        "bound ms",
-        "x bound",
-        "requests",
-        "duplicates",
-        "MB sent",
-        "demand wait ms",
-        "cold"
-    );
-    for s in &report.strategies {
-        let _ = writeln!(
-            out,
-            "{:<10} {:>9.0} {:>9.2} {:>9.0} {:>9.3} {:>9} {:>10} {:>9.1} {:>15.0} {:>6}",
-            s.name,
-            s.wall_ms,
-            s.wall_ms / report.floor_ms,
-            s.bound_ms,
-            s.wall_ms / s.bound_ms.max(f64::MIN_POSITIVE),
-            s.requests,
-            s.duplicate_requests,
-            s.bytes as f64 / 1e6,
-            s.demand_wait_ms,
-            s.cold
-        );
-    }
-    out
+        args.resolve_concurrency
+    )
 }

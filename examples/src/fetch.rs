@@ -45,6 +45,7 @@ use crate::http::{HttpClient, ProxySettings, TlsSettings};
 use crate::lockfile::{Lockfile, LockfileError, ParseOptions};
 use crate::platform::{Host, Platforms};
 use crate::progress::Progress;
+use crate::trace::TraceRecorder;
 use job::{Jobs, classify};
 use plan::{OTHER_PLATFORMS, Plan};
 
@@ -137,6 +138,9 @@ pub struct FetchArgs {
     /// Print the tarball URL of every package this platform needs, one per line, and exit.
     #[arg(long)]
     pub list_urls: bool,
+    /// Write the downloads as Chrome trace-event JSON into this file (Perfetto, chrome://tracing).
+    #[arg(long, value_name = "FILE.json")]
+    pub trace: Option<PathBuf>,
 }
 
 /// Everything a fetch run needs; [`FetchArgs`] converts into it.
@@ -181,6 +185,8 @@ pub struct FetchOptions {
     pub insecure: bool,
     /// `--http1`: HTTP/1.1 only.
     pub http1_only: bool,
+    /// Write the downloads as a trace here (see [`crate::trace`]).
+    pub trace: Option<PathBuf>,
 }
 
 impl FetchOptions {
@@ -207,6 +213,7 @@ impl FetchOptions {
             proxy: None,
             insecure: false,
             http1_only: false,
+            trace: None,
         }
     }
 }
@@ -249,6 +256,7 @@ impl From<&FetchArgs> for FetchOptions {
             proxy: args.proxy.clone(),
             insecure: args.insecure,
             http1_only: args.http1,
+            trace: args.trace.clone(),
         }
     }
 }
@@ -442,6 +450,13 @@ pub async fn fetch(
         .classify(classify)
         .build(SmolRuntime::new(executor.clone()), fetcher)
         .map_err(|e| FetchError::Options(e.to_string()))?;
+    if let Some(path) = &options.trace {
+        crate::output::check_writable(path, "--trace").map_err(FetchError::Options)?;
+    }
+    let trace = options
+        .trace
+        .as_ref()
+        .map(|_| TraceRecorder::start(&scheduler));
 
     let progress = if options.progress && !plan.requests.is_empty() {
         let rows = terminal_rows().saturating_sub(2).clamp(1, 16);
@@ -501,6 +516,13 @@ pub async fn fetch(
         futures_lite::future::or(drained, limit).await;
     } else {
         scheduler.drain().await;
+    }
+    if let (Some(recorder), Some(path)) = (trace, &options.trace)
+        && let Err(e) = recorder
+            .finish(|r: &Request| r.package().to_string())
+            .write(path)
+    {
+        eprintln!("error: {e}");
     }
     if let Some((events, ticker)) = follower {
         events.cancel().await;

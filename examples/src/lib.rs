@@ -5,6 +5,8 @@
 // Registry side, the generator and the simulation.
 pub mod demo;
 pub mod generate;
+pub mod output;
+pub mod plot;
 pub mod registry;
 pub mod sim;
 
@@ -17,3 +19,4 @@ pub mod integrity;
 pub mod lockfile;
 pub mod platform;
 pub mod progress;
+pub mod trace;

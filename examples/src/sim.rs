@@ -1,4 +1,4 @@
-//! The install simulation (DESIGN.md §6), shared by `lockfetch demo` and the `install_sim` bench.
+//! The install simulation, shared by `lockfetch demo` and the `install_sim` bench.
 //!
 //! # The model
 //!
@@ -9,9 +9,11 @@
 //! bytes come from the server.
 //!
 //! 1. **Resolution** discovers packages breadth-first from the importer's direct dependencies, at
-//!    most `resolve_concurrency` (16) at a time, each discovery costing one RTT (a timer: metadata
-//!    is not served). Each package is handed to the strategy's prefetch as it is discovered,
-//!    speculative ones included (they are optional dependencies of needed packages).
+//!    most `resolve_concurrency` at a time, each discovery costing one RTT (a timer: metadata is
+//!    not served). The default, 64, is pnpm's `networkConcurrency` since pnpm/pnpm#13492; 16 (its
+//!    earlier default) is the "slow metadata" variant, where resolution outlasts the transfer.
+//!    Each package is handed to the strategy's prefetch as it is discovered, speculative ones
+//!    included (they are optional dependencies of needed packages).
 //! 2. **Store index.** A download that finishes writes its index row, visible `index_lag` later
 //!    (the lag behind pnpm/pnpm#12241).
 //! 3. **Install** starts when resolution ends: the needed packages whose row is visible are warm
@@ -33,10 +35,15 @@
 //! - [`Strategy::Scheduler`] — `fetch-scheduler` on smol: `prefetch` on discovery, `get_all` for the
 //!   cold batch, `reserved_for_demand` slots, `close()` at the end.
 //!
-//! `floor_ms` is the needed bytes at the link's bandwidth plus one RTT; `resolve_ms` (not in the
-//! JSON) is when resolution ended, a bound no strategy can beat since the install starts there;
-//! `bound_ms` (not in the JSON either) adds what the discovery times impose: no package can be
-//! downloaded before it is discovered, nor extracted before the install starts.
+//! # What a run is compared with
+//!
+//! `floor_ms` is the transfer alone: the needed bytes at the link's bandwidth plus one RTT.
+//! `bound_ms` is what that run could reach at best, whatever the strategy: no package can start
+//! before the resolver discovers it nor arrive faster than the link allows, and a package that
+//! cannot be warm is extracted after it arrives (see `sim/bound.rs`). Each strategy's run has its
+//! own, since discovery times vary a little from run to run; it is the figure to compare a wall
+//! time with.
+//!
 //! The extraction work is modelled by the worker threads sleeping, so that the simulated CPUs do
 //! not steal the cores of the network side on a small machine.
 
@@ -49,6 +56,7 @@ mod naive;
 mod resolve;
 mod scheduler;
 mod semaphore;
+mod stamps;
 mod store;
 
 use std::sync::Arc;
@@ -61,6 +69,7 @@ use smol::{Executor, Timer, future};
 use crate::generate::Universe;
 use crate::http::HttpClient;
 use crate::registry::{MockRegistry, Shaping, mbit_to_bytes};
+use crate::trace::Trace;
 
 pub(crate) use env::Env;
 
@@ -75,7 +84,7 @@ pub struct SimConfig {
     pub concurrency: usize,
     /// Slots prefetches can never take (the `scheduler` strategy only).
     pub reserved_for_demand: usize,
-    /// Discoveries in flight at once.
+    /// Discoveries in flight at once (pnpm's `networkConcurrency`, 64 since pnpm/pnpm#13492).
     pub resolve_concurrency: usize,
     /// Delay between a download finishing and its store-index row becoming visible.
     pub index_lag: Duration,
@@ -90,6 +99,8 @@ pub struct SimConfig {
     pub size_hints: bool,
     /// A strategy still running after this long fails the run.
     pub timeout: Duration,
+    /// Record a [`Trace`] of the `scheduler` strategy's downloads (its events).
+    pub trace: bool,
 }
 
 impl Default for SimConfig {
@@ -99,13 +110,14 @@ impl Default for SimConfig {
             bandwidth_mbit: 200.0,
             concurrency: 64,
             reserved_for_demand: 8,
-            resolve_concurrency: 16,
+            resolve_concurrency: 64,
             index_lag: Duration::from_millis(500),
             workers: 2,
             extract_bytes_per_sec: 50_000_000,
             extract_overhead: Duration::from_micros(100),
             size_hints: false,
             timeout: Duration::from_secs(300),
+            trace: false,
         }
     }
 }
@@ -149,12 +161,19 @@ impl Strategy {
 }
 
 /// One strategy's result.
+///
+/// Serialized (the demo's `--json`) as `{"name","wall_ms","bound_ms","requests",
+/// "duplicate_requests","bytes","demand_wait_ms"}`; the other fields feed the table, the plot and
+/// the trace.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct StrategyReport {
     /// Strategy name.
     pub name: String,
     /// From the start of resolution to the end of the install.
     pub wall_ms: f64,
+    /// What this run could reach at best: no needed package downloaded before it was discovered
+    /// nor faster than the link allows, the extraction after it (see the module docs).
+    pub bound_ms: f64,
     /// Requests the registry received by the end of the install.
     pub requests: u64,
     /// Requests for a path requested before (server-side count).
@@ -163,17 +182,20 @@ pub struct StrategyReport {
     pub bytes: u64,
     /// From the start of the install phase to the arrival of the last cold package.
     pub demand_wait_ms: f64,
-    /// When resolution ended, from its start (a lower bound of `wall_ms`; not serialized).
+    /// When resolution ended, from its start (not serialized).
     #[serde(skip)]
     pub resolve_ms: f64,
     /// Cold packages at install start (not serialized).
     #[serde(skip)]
     pub cold: usize,
-    /// A lower bound on any strategy's wall time in this run: the largest of `floor_ms`,
-    /// `resolve_ms`, and the bound from when each needed package was discovered (its fastest
-    /// possible download, then its extraction; see `sim/bound.rs`). Not serialized.
+    /// When each needed package was ready, sorted, in ms from the start of resolution: a warm one
+    /// when its download finished, a cold one when its extraction did (not serialized).
     #[serde(skip)]
-    pub bound_ms: f64,
+    pub ready_ms: Vec<f64>,
+    /// The scheduler's events during the run, if [`SimConfig::trace`] asked for them and the
+    /// strategy is `scheduler` (not serialized).
+    #[serde(skip)]
+    pub trace: Option<Trace>,
 }
 
 /// The result of a simulation run.
@@ -183,7 +205,7 @@ pub struct SimReport {
     pub packages: usize,
     /// Bytes of the needed tarballs.
     pub bytes: u64,
-    /// Needed bytes at the link's bandwidth plus one RTT.
+    /// The transfer alone: needed bytes at the link's bandwidth plus one RTT.
     pub floor_ms: f64,
     /// One report per strategy run, in order.
     pub strategies: Vec<StrategyReport>,
@@ -227,6 +249,7 @@ pub fn run_strategy(
         .executor(ex.clone())
         .max_idle_per_origin(config.concurrency * 2)
         .build();
+    let start = Instant::now();
     let env = Arc::new(Env {
         universe: universe.clone(),
         base: registry.url(),
@@ -238,10 +261,10 @@ pub fn run_strategy(
         idle: Event::new(),
         resolved: std::sync::OnceLock::new(),
         cold: AtomicUsize::new(0),
-        discovered: (0..universe.packages.len())
-            .map(|_| std::sync::atomic::AtomicU64::new(0))
-            .collect(),
-        start: Instant::now(),
+        discovered: stamps::Stamps::new(start, universe.packages.len()),
+        downloaded: stamps::Stamps::new(start, universe.packages.len()),
+        trace: std::sync::Mutex::new(None),
+        start,
     });
     let run = {
         let env = env.clone();
@@ -271,23 +294,44 @@ pub fn run_strategy(
         .resolved
         .get()
         .map_or(Duration::ZERO, |t| t.duration_since(env.start));
-    let resolve_ms = ms(resolve_end);
-    let discovery_ms = bound::discovery_bound(&env, resolve_end).map_or(0.0, ms);
-    let floor = floor_ms(universe.needed_bytes(), config);
+    let bound =
+        bound::discovery_bound(&env, resolve_end).map_or(resolve_end, |b| b.max(resolve_end));
+    let mut ready_ms = ready_times(&env, &timeline);
+    ready_ms.sort_by(f64::total_cmp);
+    let trace = env.trace.lock().unwrap_or_else(|e| e.into_inner()).take();
     let report = StrategyReport {
         name: strategy.name().to_string(),
         wall_ms: ms(timeline.end.duration_since(env.start)),
+        bound_ms: ms(bound),
         requests: stats.requests,
         duplicate_requests: stats.duplicate_requests,
         bytes: stats.bytes_sent,
         demand_wait_ms: ms(timeline.demand_wait),
-        resolve_ms,
+        resolve_ms: ms(resolve_end),
         cold: env.cold.load(Ordering::Relaxed),
-        bound_ms: floor.max(resolve_ms).max(discovery_ms),
+        ready_ms,
+        trace,
     };
     drop(env);
     smol::block_on(ex.run(Timer::after(Duration::from_millis(5))));
     Ok(report)
+}
+
+/// When each needed package was ready, in ms from the start: extracted if it was cold, else
+/// downloaded (a warm package was downloaded before the install began).
+fn ready_times(env: &Env, timeline: &install::Timeline) -> Vec<f64> {
+    let mut extracted = vec![None; env.universe.packages.len()];
+    for &(package, at) in &timeline.extracted {
+        extracted[package] = Some(at.duration_since(env.start));
+    }
+    env.universe
+        .packages
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.needed)
+        .filter_map(|(i, _)| extracted[i].or_else(|| env.downloaded.get(i)))
+        .map(ms)
+        .collect()
 }
 
 fn ms(d: Duration) -> f64 {

@@ -147,6 +147,7 @@ fn small_demo_naive_duplicates_scheduler_does_not() {
         index_lag_ms: 100,
         ..DemoArgs::default()
     };
+    let needed = Universe::generate(&args.gen_config()).needed_count();
     let report = with_timeout(60, move || demo::simulate(&args)).expect("demo runs");
     assert_eq!(report.packages, 60);
     let names: Vec<&str> = report.strategies.iter().map(|s| s.name.as_str()).collect();
@@ -160,8 +161,17 @@ fn small_demo_naive_duplicates_scheduler_does_not() {
         assert!(s.wall_ms > 0.0 && s.wall_ms < 30_000.0, "{s:?}");
         // The bound is a lower bound of every run: no strategy ends before it.
         assert!(
-            s.bound_ms >= report.floor_ms.max(s.resolve_ms),
-            "the bound includes the floor and resolution: {s:?}"
+            s.bound_ms >= s.resolve_ms,
+            "the bound includes resolution: {s:?}"
+        );
+        assert_eq!(
+            s.ready_ms.len(),
+            needed,
+            "one ready time per needed package: {s:?}"
+        );
+        assert!(
+            s.ready_ms.last().is_some_and(|&last| last <= s.wall_ms),
+            "every package is ready by the end: {s:?}"
         );
         assert!(
             s.wall_ms >= s.bound_ms,
@@ -195,6 +205,7 @@ fn small_demo_naive_duplicates_scheduler_does_not() {
     assert_eq!(
         keys,
         [
+            "bound_ms",
             "bytes",
             "demand_wait_ms",
             "duplicate_requests",

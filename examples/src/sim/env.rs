@@ -1,8 +1,9 @@
 //! What every strategy shares: the universe, the registry's URL, the HTTP client, the store index,
-//! and the tasks spawned for the run (so teardown can wait for them).
+//! the moments each package was discovered and downloaded, and the tasks spawned for the run (so
+//! teardown can wait for them).
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -10,6 +11,7 @@ use event_listener::Event;
 use smol::{Executor, Task};
 
 use super::SimConfig;
+use super::stamps::Stamps;
 use super::store::StoreIndex;
 use crate::generate::Universe;
 use crate::http::HttpClient;
@@ -29,8 +31,12 @@ pub(crate) struct Env {
     pub(crate) resolved: OnceLock<Instant>,
     /// Cold packages at install start.
     pub(crate) cold: AtomicUsize,
-    /// When each package was discovered, in nanoseconds after `start` plus one (0: not yet).
-    pub(crate) discovered: Vec<AtomicU64>,
+    /// When each package was discovered.
+    pub(crate) discovered: Stamps,
+    /// When each package's first download finished.
+    pub(crate) downloaded: Stamps,
+    /// The `scheduler` strategy's trace, when asked for.
+    pub(crate) trace: std::sync::Mutex<Option<crate::trace::Trace>>,
     /// When the run (resolution) started.
     pub(crate) start: Instant,
 }
@@ -51,22 +57,19 @@ impl Env {
         if received != p.size() {
             return Err(format!("{}: {received} of {} bytes", p.key(), p.size()));
         }
+        self.downloaded.note(package);
         self.store.record(package);
         Ok(received)
     }
 
     /// Notes that the resolver has just discovered `package`.
     pub(crate) fn note_discovered(&self, package: usize) {
-        let nanos = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX - 1);
-        self.discovered[package].store(nanos + 1, Ordering::Relaxed);
+        self.discovered.note(package);
     }
 
     /// When `package` was discovered, after the start; `None` if it was not.
     pub(crate) fn discovered_at(&self, package: usize) -> Option<Duration> {
-        match self.discovered[package].load(Ordering::Relaxed) {
-            0 => None,
-            n => Some(Duration::from_nanos(n - 1)),
-        }
+        self.discovered.get(package)
     }
 
     /// Extraction time of `package` on one worker.

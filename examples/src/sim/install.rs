@@ -16,11 +16,13 @@ pub(crate) struct Install {
     start: Instant,
 }
 
-/// When the install phase ended, and how long it waited on downloads.
-#[derive(Debug, Clone, Copy)]
+/// When the install phase ended, how long it waited on downloads, and when each cold package was
+/// extracted.
+#[derive(Debug, Clone)]
 pub(crate) struct Timeline {
     pub(crate) end: Instant,
     pub(crate) demand_wait: Duration,
+    pub(crate) extracted: Vec<(usize, Instant)>,
 }
 
 /// A package's download outcome as the cold batch sees it.
@@ -65,19 +67,20 @@ impl Install {
             left -= 1;
             last_download = Instant::now();
             match result {
-                Ok(_) => workers.submit(env.extract_cost(package)),
+                Ok(_) => workers.submit(package, env.extract_cost(package)),
                 Err(e) => {
                     failure.get_or_insert(e);
                 }
             }
         }
-        workers.join().await;
+        let extracted = workers.join().await;
         if let Some(e) = failure {
             return Err(e);
         }
         Ok(Timeline {
             end: Instant::now(),
             demand_wait: last_download - self.start,
+            extracted,
         })
     }
 }
@@ -88,39 +91,44 @@ impl Install {
 /// simulated CPUs do not take the machine's cores away from the network side (the registry, the
 /// client); the order and overlap are those of real worker threads.
 struct Extractors {
-    jobs: Sender<Duration>,
-    threads: Vec<JoinHandle<()>>,
+    jobs: Sender<(usize, Duration)>,
+    threads: Vec<JoinHandle<Vec<(usize, Instant)>>>,
 }
 
 impl Extractors {
     fn start(n: usize) -> Extractors {
-        let (jobs, queue) = unbounded::<Duration>();
+        let (jobs, queue) = unbounded::<(usize, Duration)>();
         let threads = (0..n.max(1))
             .map(|_| {
                 let queue = queue.clone();
                 std::thread::spawn(move || {
-                    while let Ok(work) = queue.recv_blocking() {
+                    let mut done = Vec::new();
+                    while let Ok((package, work)) = queue.recv_blocking() {
                         std::thread::sleep(work);
+                        done.push((package, Instant::now()));
                     }
+                    done
                 })
             })
             .collect();
         Extractors { jobs, threads }
     }
 
-    fn submit(&self, work: Duration) {
-        let _ = self.jobs.try_send(work);
+    fn submit(&self, package: usize, work: Duration) {
+        let _ = self.jobs.try_send((package, work));
     }
 
-    async fn join(self) {
+    /// Waits for the queued work; returns when each package's extraction ended.
+    async fn join(self) -> Vec<(usize, Instant)> {
         self.jobs.close();
         let threads = self.threads;
         smol::unblock(move || {
-            for t in threads {
-                let _ = t.join();
-            }
+            threads
+                .into_iter()
+                .flat_map(|t| t.join().unwrap_or_default())
+                .collect()
         })
-        .await;
+        .await
     }
 }
 

@@ -1,8 +1,14 @@
 //! The resolver: breadth-first discovery, one RTT per package, `resolve_concurrency` at a time.
+//!
+//! Each lane keeps its own clock of round trips: a discovery ends one RTT after the later of the
+//! lane's previous discovery and the moment its package became known (its parent's discovery),
+//! and the lane sleeps until that deadline rather than for one RTT from whenever it woke. A timer
+//! that fires late on a busy machine thus delays one discovery, not every later one of its lane,
+//! and every strategy sees the same discovery schedule to within the timer's lateness.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use smol::Timer;
 
@@ -14,7 +20,8 @@ pub(crate) type Discover = Arc<dyn Fn(usize) + Send + Sync>;
 /// Discover every package reachable from the importer, calling `discover` for each; resolves when
 /// the last one has been discovered.
 pub(crate) async fn resolve(env: &Arc<Env>, discover: Discover) {
-    let (tx, rx) = smol::channel::unbounded::<usize>();
+    // Each queued package carries when it became known, on the run's clock.
+    let (tx, rx) = smol::channel::unbounded::<(usize, Duration)>();
     let seen = Arc::new(Mutex::new(vec![false; env.universe.packages.len()]));
     let pending = Arc::new(AtomicUsize::new(0));
     {
@@ -23,7 +30,7 @@ pub(crate) async fn resolve(env: &Arc<Env>, discover: Discover) {
             if !seen[root] {
                 seen[root] = true;
                 pending.fetch_add(1, Ordering::SeqCst);
-                let _ = tx.try_send(root);
+                let _ = tx.try_send((root, Duration::ZERO));
             }
         }
     }
@@ -37,8 +44,11 @@ pub(crate) async fn resolve(env: &Arc<Env>, discover: Discover) {
             let (seen, pending, discover) = (seen.clone(), pending.clone(), discover.clone());
             let lane_env = env.clone();
             lane_env.spawn_task(async move {
-                while let Ok(package) = rx.recv().await {
-                    Timer::after(env.config.rtt).await;
+                let mut lane_free = Duration::ZERO;
+                while let Ok((package, known)) = rx.recv().await {
+                    let done = lane_free.max(known) + env.config.rtt;
+                    lane_free = done;
+                    Timer::at(env.start + done).await;
                     env.note_discovered(package);
                     discover(package);
                     let p = &env.universe.packages[package];
@@ -48,7 +58,7 @@ pub(crate) async fn resolve(env: &Arc<Env>, discover: Discover) {
                             if !seen[child] {
                                 seen[child] = true;
                                 pending.fetch_add(1, Ordering::SeqCst);
-                                let _ = tx.try_send(child);
+                                let _ = tx.try_send((child, done));
                             }
                         }
                     }

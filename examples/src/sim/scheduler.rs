@@ -2,6 +2,8 @@
 //! cold batch demands its packages with `get_all` (joining, promoting or starting each), with
 //! `reserved_for_demand` slots that prefetches can never take. Once the cold batch is registered,
 //! `close()` drops the prefetches still queued: resolution is over, so those are speculative.
+//! With [`SimConfig::trace`](super::SimConfig::trace) its events are recorded until the install
+//! ends (see [`crate::trace`]).
 
 use std::sync::Arc;
 
@@ -12,6 +14,7 @@ use futures_lite::StreamExt;
 use super::Env;
 use super::install::{Install, Timeline, channel, complete};
 use super::resolve::{Discover, resolve};
+use crate::trace::TraceRecorder;
 
 pub(crate) async fn run(env: Arc<Env>) -> Result<Timeline, String> {
     let Some(executor) = env.ex.upgrade() else {
@@ -29,6 +32,7 @@ pub(crate) async fn run(env: Arc<Env>) -> Result<Timeline, String> {
             },
         )
         .map_err(|e| format!("scheduler config: {e:?}"))?;
+    let recorder = env.config.trace.then(|| TraceRecorder::start(&scheduler));
     let discover: Discover = {
         let scheduler = scheduler.clone();
         let env = env.clone();
@@ -53,6 +57,10 @@ pub(crate) async fn run(env: Arc<Env>) -> Result<Timeline, String> {
         }
     });
     let timeline = install.finish(&env, rx).await;
+    if let Some(recorder) = recorder {
+        let trace = recorder.finish(|&package| env.universe.packages[package].key());
+        *env.trace.lock().unwrap_or_else(|e| e.into_inner()) = Some(trace);
+    }
     env.spawn(async move { scheduler.drain().await });
     timeline
 }

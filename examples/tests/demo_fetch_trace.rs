@@ -1,0 +1,94 @@
+//! `lockfetch fetch --trace F.json` against the mock registry on loopback, run as a child process
+//! with a deadline: the trace parses, has one span per download on at most `--concurrency` slot
+//! tracks, and marks the promotions of the direct dependencies demanded while still queued.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use lockfetch::generate::{GenConfig, Universe};
+use lockfetch::registry::{MockRegistry, Shaping};
+use serde_json::Value;
+
+/// The run must end within this.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+#[test]
+fn fetch_writes_a_trace_of_its_downloads() {
+    let universe = Universe::generate(&GenConfig {
+        packages: 40,
+        total_bytes: Some(40 * 8_000),
+        ..GenConfig::default()
+    });
+    let registry = MockRegistry::for_universe(&universe, Shaping::none()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let lockfile = dir.path().join("pnpm-lock.yaml");
+    std::fs::write(&lockfile, universe.lockfile()).unwrap();
+    let (cache, trace_path) = (dir.path().join("cache"), dir.path().join("trace.json"));
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lockfetch"))
+        .args(["fetch", "--json", "--concurrency", "2", "--registry"])
+        .arg(registry.url())
+        .arg("--lockfile")
+        .arg(&lockfile)
+        .arg("--cache-dir")
+        .arg(&cache)
+        .arg("--trace")
+        .arg(&trace_path)
+        .current_dir(dir.path())
+        .env("HOME", dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn lockfetch");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > DEADLINE {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("lockfetch fetch did not finish within {DEADLINE:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    let _ = child.stdout.take().unwrap().read_to_string(&mut stdout);
+    let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
+    assert!(status.success(), "stderr: {stderr}");
+    let report: Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    let fetched = report["fetched"].as_u64().unwrap();
+    assert_eq!(fetched, 40, "{report}");
+
+    let trace: Value =
+        serde_json::from_str(&std::fs::read_to_string(&trace_path).expect("trace written"))
+            .expect("the trace is JSON");
+    let events = trace["traceEvents"].as_array().expect("traceEvents");
+    let spans: Vec<&Value> = events.iter().filter(|e| e["ph"] == "X").collect();
+    assert_eq!(spans.len() as u64, fetched, "one span per download");
+    assert!(
+        spans
+            .iter()
+            .all(|s| (1..=2).contains(&s["tid"].as_u64().unwrap())),
+        "two slots, two tracks"
+    );
+    let keys: Vec<String> = universe.packages.iter().map(|p| p.key()).collect();
+    assert!(
+        spans
+            .iter()
+            .all(|s| keys.iter().any(|k| s["name"] == k.as_str())),
+        "spans are named by package"
+    );
+    let promoted: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["ph"] == "i" && e["name"] == "promoted")
+        .collect();
+    assert_eq!(
+        promoted.len() as u64,
+        report["promotions"].as_u64().unwrap(),
+        "a mark per promotion the scheduler counted"
+    );
+    assert!(!promoted.is_empty(), "queued prefetches were promoted");
+}
