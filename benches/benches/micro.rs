@@ -106,7 +106,7 @@ impl SmolPool {
     }
 
     fn runtime(&self) -> SmolRuntime {
-        SmolRuntime::new(Arc::clone(&self.executor))
+        SmolRuntime::new(&self.executor)
     }
 }
 
@@ -389,7 +389,7 @@ impl Promotion {
         let sched: Sched = Scheduler::builder()
             .concurrency(concurrency)
             .reserved_for_demand(reserved)
-            .build(runtime, move |key: &String, _cx: &JobContext| {
+            .build(runtime, move |key: &String, _cx: JobContext| {
                 let now = Instant::now();
                 let target = key.starts_with("target");
                 if target {

@@ -287,13 +287,13 @@ pub async fn fetch(
     });
     let fetcher = {
         let jobs = jobs.clone();
-        move |key: &String, cx: &JobContext| jobs.clone().run(key.clone(), cx.clone())
+        move |key: &String, cx: JobContext| jobs.clone().run(key.clone(), cx)
     };
     let scheduler: Scheduler<String, Fetched, JobError> = Scheduler::builder()
         .concurrency(options.concurrency)
         .retry(options.retry)
         .classify(classify)
-        .build(SmolRuntime::new(executor.clone()), fetcher)
+        .build(SmolRuntime::new(&executor), fetcher)
         .map_err(|e| FetchError::Options(e.to_string()))?;
 
     let progress = if options.progress {

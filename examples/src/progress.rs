@@ -99,10 +99,7 @@ impl Progress {
                 }
                 inner.overall.inc(1);
             }
-            EventKind::Queued(_)
-            | EventKind::Joined(_)
-            | EventKind::Promoted(_)
-            | EventKind::Demoted(_) => {}
+            _ => {}
         }
     }
 

@@ -17,7 +17,8 @@ use crate::sync::Arc;
 ///
 /// Cancel-safe (dropping it changes nothing). **Can it wait forever?** After
 /// [`close`](crate::Scheduler::close) only if a fetcher never completes: closing drops every queued
-/// prefetch and refuses new work, so only running jobs and jobs that somebody awaits remain. Without
+/// prefetch and refuses new work, so only running jobs and jobs that somebody awaits remain, and a
+/// job whose task the runtime drops ends with [`Error::Aborted`](crate::Error::Aborted). Without
 /// `close`, new work keeps it waiting.
 pub struct Drain<K, V, E> {
     inner: Arc<Inner<K, V, E>>,

@@ -102,11 +102,6 @@ impl Queue {
         Some(self.remove(Ticket(first.head)))
     }
 
-    /// Makes room for `additional` more queued jobs.
-    pub(crate) fn reserve(&mut self, additional: usize) {
-        self.nodes.reserve(additional);
-    }
-
     /// How many jobs of `class` are queued.
     pub(crate) fn len(&self, class: Class) -> usize {
         self.lens[class.index()]

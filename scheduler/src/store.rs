@@ -4,6 +4,7 @@
 //! hash, so a read hashes the key once and takes one uncontended read lock. Writes happen only when
 //! a job ends or a key is forgotten.
 
+use std::borrow::Borrow;
 use std::hash::Hash;
 
 use hashbrown::HashTable;
@@ -23,9 +24,8 @@ struct Tables<K, V, E> {
     errors: HashTable<(K, Error<E>)>,
 }
 
-/// One shard, alone on its cache lines (128 bytes: the pair of lines x86 prefetches together),
-/// so that a worker writing one shard does not take the line of a neighbour another thread is
-/// reading.
+/// One shard, alone on its cache lines (128 bytes: the pair of lines x86 prefetches together), so
+/// a task writing one shard does not take the line of a neighbour another thread is reading.
 #[repr(align(128))]
 struct Shard<K, V, E>(RwLock<Tables<K, V, E>>);
 
@@ -79,10 +79,14 @@ impl<K: Eq + Hash, V: Clone, E> Store<K, V, E> {
     }
 
     /// The kept value of `key`, if it succeeded.
-    pub(crate) fn get_value(&self, hash: u64, key: &K) -> Option<V> {
+    pub(crate) fn get_value<Q>(&self, hash: u64, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
         self.read(hash)
             .values
-            .find(hash, |(k, _)| k == key)
+            .find(hash, |(k, _)| k.borrow() == key)
             .map(|(_, value)| value.clone())
     }
 
@@ -121,29 +125,18 @@ impl<K: Eq + Hash, V: Clone, E> Store<K, V, E> {
         }
     }
 
-    /// Makes room for about `additional` more values, spread over the shards, so a burst of
-    /// completions does not rehash every shard again and again as it grows. A little over the
-    /// even share per shard, since keys never spread perfectly.
-    pub(crate) fn reserve(&self, additional: usize, hasher: impl Fn(&K) -> u64) {
-        let per_shard = additional / SHARDS;
-        if per_shard == 0 {
-            return;
-        }
-        let per_shard = per_shard + per_shard / 8 + 4;
-        for shard in self.shards.iter() {
-            let mut tables = shard.0.write().unwrap_or_else(|p| p.into_inner());
-            tables.values.reserve(per_shard, |(k, _)| hasher(k));
-        }
-    }
-
     /// Drops what is kept for `key`; whether there was anything.
-    pub(crate) fn remove(&self, hash: u64, key: &K) -> bool {
+    pub(crate) fn remove<Q>(&self, hash: u64, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
         let mut shard = self.write(hash);
-        if let Ok(entry) = shard.values.find_entry(hash, |(k, _)| k == key) {
+        if let Ok(entry) = shard.values.find_entry(hash, |(k, _)| k.borrow() == key) {
             drop(entry.remove());
             return true;
         }
-        match shard.errors.find_entry(hash, |(k, _)| k == key) {
+        match shard.errors.find_entry(hash, |(k, _)| k.borrow() == key) {
             Ok(entry) => {
                 drop(entry.remove());
                 true

@@ -320,7 +320,7 @@ impl Harness {
                     ErrorClass::Transient
                 }
             })
-            .build(runtime.clone(), move |k: &u8, _cx: &JobContext| {
+            .build(runtime.clone(), move |k: &u8, _cx: JobContext| {
                 let key = *k;
                 let mut gates = g.lock().unwrap();
                 gates.starts += 1;

@@ -89,10 +89,10 @@ impl Gates {
     }
     fn fetcher(
         &self,
-    ) -> impl Fn(&u32, &JobContext) -> BoxFuture<'static, Result<u32, String>> + Send + Sync + 'static
+    ) -> impl Fn(&u32, JobContext) -> BoxFuture<'static, Result<u32, String>> + Send + Sync + 'static
     {
         let gates = self.clone();
-        move |key: &u32, cx: &JobContext| {
+        move |key: &u32, cx: JobContext| {
             let rx = gates.pair(*key);
             gates
                 .inner
@@ -116,7 +116,7 @@ fn prefetch_then_get_fetches_once() {
     let c = calls.clone();
     let s: Scheduler<u32, u32, String> = Scheduler::builder()
         .concurrency(4)
-        .build(Smol, move |k: &u32, _cx: &JobContext| {
+        .build(Smol, move |k: &u32, _cx: JobContext| {
             c.fetch_add(1, Ordering::SeqCst);
             let k = *k;
             async move {
@@ -429,7 +429,7 @@ fn a_panicking_fetcher_fails_its_waiters_and_frees_its_slot() {
     let c = Arc::clone(&calls);
     let s: Scheduler<u32, u32, String> = Scheduler::builder()
         .concurrency(1)
-        .build(Smol, move |key: &u32, _cx: &JobContext| {
+        .build(Smol, move |key: &u32, _cx: JobContext| {
             *c.lock().unwrap() += 1;
             if *key == 1 {
                 panic!("fetch() itself panicked");
@@ -487,7 +487,7 @@ fn a_fetch_future_that_panics_when_dropped_fails_its_attempt_only() {
     let s: Scheduler<u32, u32, String> = Scheduler::builder()
         .concurrency(8)
         .reserved_for_demand(0)
-        .build(Smol, move |key: &u32, _cx: &JobContext| ReadyThenDrop {
+        .build(Smol, move |key: &u32, _cx: JobContext| ReadyThenDrop {
             value: *key,
             panics: *key == 5,
         })
@@ -522,7 +522,7 @@ fn a_fetcher_may_await_other_keys_of_its_scheduler() {
     let s: Scheduler<u32, u32, String> = Scheduler::builder()
         .concurrency(32)
         .reserved_for_demand(0)
-        .build(Smol, move |key: &u32, _cx: &JobContext| {
+        .build(Smol, move |key: &u32, _cx: JobContext| {
             let (key, cell) = (*key, Arc::clone(&inner));
             async move {
                 let s = cell.get().expect("set before any get").clone();
@@ -620,12 +620,12 @@ fn peek_and_get_blocking_work_from_plain_threads() {
     let s = gates.scheduler(2, 1);
     s.prefetch(1);
     let s2 = s.clone();
-    let blocked = std::thread::spawn(move || s2.get_blocking(1));
+    let blocked = std::thread::spawn(move || s2.get_blocking(&1));
     assert_eq!(s.peek(&1), None);
     gates.open(1, Ok(11));
     assert_eq!(blocked.join().unwrap(), Ok(11));
     assert_eq!(s.peek(&1), Some(11));
-    assert_eq!(s.get_blocking(1), Ok(11), "a kept value needs no runtime");
+    assert_eq!(s.get_blocking(&1), Ok(11), "a kept value needs no runtime");
 }
 
 #[test]
@@ -650,7 +650,7 @@ fn progress_shows_in_snapshot_and_events() {
     let (tx, rx) = smol::channel::unbounded::<()>();
     let s: Scheduler<u32, u32, String> = Scheduler::builder()
         .concurrency(1)
-        .build(Smol, move |key: &u32, cx: &JobContext| {
+        .build(Smol, move |key: &u32, cx: JobContext| {
             let (key, cx, rx) = (*key, cx.clone(), rx.clone());
             async move {
                 cx.progress(512, Some(1024));
