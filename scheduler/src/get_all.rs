@@ -1,12 +1,12 @@
 //! Many keys at once: [`get_all`](crate::Scheduler::get_all)'s requests and its stream of answers.
 
 use std::fmt;
-use std::future::Future;
 use std::hash::Hash;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures_lite::Stream;
+use futures_util::future::{self, Join, Ready};
 use futures_util::stream::FuturesUnordered;
 
 use crate::error::Error;
@@ -43,40 +43,6 @@ impl<K> From<(K, u64)> for Hinted<K> {
     }
 }
 
-/// One key's [`Wait`], yielding the key along with the result.
-struct Keyed<K, V, E>
-where
-    K: Clone + Eq + Hash + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-    E: Send + Sync + 'static,
-{
-    key: Option<K>,
-    wait: Wait<K, V, E>,
-}
-
-impl<K, V, E> Unpin for Keyed<K, V, E>
-where
-    K: Clone + Eq + Hash + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-    E: Send + Sync + 'static,
-{
-}
-
-impl<K, V, E> Future for Keyed<K, V, E>
-where
-    K: Clone + Eq + Hash + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-    E: Send + Sync + 'static,
-{
-    type Output = (K, Result<V, Error<E>>);
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let result = futures_lite::ready!(Pin::new(&mut self.wait).poll(cx));
-        let key = self.key.take().expect("Keyed polled after it completed");
-        Poll::Ready((key, result))
-    }
-}
-
 /// The answers to [`get_all`](crate::Scheduler::get_all), in completion order.
 ///
 /// Every key's demand is registered when `get_all` is called. A key given twice is answered twice.
@@ -90,7 +56,8 @@ where
     V: Clone + Send + Sync + 'static,
     E: Send + Sync + 'static,
 {
-    pending: FuturesUnordered<Keyed<K, V, E>>,
+    /// Each key's [`Wait`], joined with the key so the answer comes with it.
+    pending: FuturesUnordered<Join<Ready<K>, Wait<K, V, E>>>,
 }
 
 impl<K, V, E> GetAll<K, V, E>
@@ -103,10 +70,7 @@ where
         GetAll {
             pending: waits
                 .into_iter()
-                .map(|(key, wait)| Keyed {
-                    key: Some(key),
-                    wait,
-                })
+                .map(|(key, wait)| future::join(future::ready(key), wait))
                 .collect(),
         }
     }

@@ -88,46 +88,10 @@
 //!
 //! # Per-request data
 //!
-//! A request often carries data that is not part of its identity: the integrity to check, the size
-//! to order by, the file to write to. Put it in the key type and leave it out of `Eq` and `Hash`:
-//! the scheduler then treats two requests for one URL as one job, the fetcher still sees the data
-//! of the request that started the job, and no side table is needed. With `K: Borrow<str>`,
-//! [`peek`](Scheduler::peek), [`cancel`](Scheduler::cancel) and [`forget`](Scheduler::forget) take
-//! the bare URL.
-//!
-//! ```
-//! use std::borrow::Borrow;
-//! use std::hash::{Hash, Hasher};
-//!
-//! #[derive(Clone, Debug)]
-//! struct Tarball {
-//!     url: String,
-//!     integrity: String, // checked by the fetcher; not part of the identity
-//!     size: Option<u64>,
-//! }
-//! impl PartialEq for Tarball {
-//!     fn eq(&self, other: &Self) -> bool {
-//!         self.url == other.url
-//!     }
-//! }
-//! impl Eq for Tarball {}
-//! impl Hash for Tarball {
-//!     fn hash<H: Hasher>(&self, state: &mut H) {
-//!         self.url.hash(state) // hashes like the `str` it borrows as
-//!     }
-//! }
-//! impl Borrow<str> for Tarball {
-//!     fn borrow(&self) -> &str {
-//!         &self.url
-//!     }
-//! }
-//! # let a = Tarball { url: "a.tgz".into(), integrity: "sha512-x".into(), size: None };
-//! # let b = Tarball { url: "a.tgz".into(), integrity: "sha512-x".into(), size: Some(3) };
-//! # assert_eq!(a, b);
-//! ```
-//!
-//! The first request's data wins: give every request for a URL the same integrity (a lockfile
-//! does), and pass the size as a hint too if it should order the downloads.
+//! Data a request carries that is not its identity (the integrity to check, the size) goes in the
+//! key type, left out of its `Eq` and `Hash`: two requests for one URL are then one job, and no
+//! side table is needed. With `K: Borrow<str>`, `peek`, `cancel` and `forget` take the bare URL.
+//! The [`installers`] guide shows it whole.
 //!
 //! # Design notes
 //!

@@ -142,17 +142,21 @@ where
     /// it parks the thread while the job runs on the runtime's tasks: **it waits forever if called
     /// on the only thread that drives those tasks** (a current-thread runtime's own thread, or a
     /// fetch of this scheduler on a one-thread executor). Use it from a thread pool (rayon).
+    ///
+    /// Takes the key by reference: `&str` for `String` keys, or `&K` itself; a key that is not
+    /// kept is turned into a `K` (`Q::Owned: Into<K>`) to join or start its job.
     pub fn get_blocking<Q>(&self, key: &Q) -> Result<V, Error<E>>
     where
         K: Borrow<Q>,
-        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+        Q: Hash + Eq + ToOwned + ?Sized,
+        Q::Owned: Into<K>,
     {
         let hash = self.inner.hash(key);
         if let Some(value) = self.inner.store.get_value(hash, key) {
             self.inner.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(value);
         }
-        futures_lite::future::block_on(self.get(key.to_owned()))
+        futures_lite::future::block_on(self.get(key.to_owned().into()))
     }
 
     /// The kept value of `key`, if its job succeeded. Never waits and takes no scheduler lock: one
