@@ -73,7 +73,7 @@ const HIT_KEYS: usize = 10_000;
 const JOIN_KEYS: usize = 1_024;
 /// No-op jobs per iteration of the `throughput` groups.
 const JOBS: usize = 10_000;
-/// Slots (and semaphore permits) in the `throughput` groups: the §6 default.
+/// Slots (and semaphore permits) in the `throughput` groups: the install simulation's default.
 const SLOTS: usize = 64;
 /// Threads driving each executor: the machine's two cores.
 const THREADS: usize = 2;

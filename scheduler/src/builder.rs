@@ -114,6 +114,7 @@ where
             runtime: Box::new(runtime),
             fetcher: Box::new(fetcher),
             spawn_job: worker::spawn::<K, V, E, F>,
+            spawn_backoff: worker::spawn_backoff::<K, V, E>,
             classify: self.classify,
             idle: event_listener::Event::new(),
             events,

@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::future::Future;
-use std::hash::Hash;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -34,12 +33,7 @@ impl<K, V, E> Drain<K, V, E> {
     }
 }
 
-impl<K, V, E> Future for Drain<K, V, E>
-where
-    K: Clone + Eq + Hash + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-    E: Send + Sync + 'static,
-{
+impl<K, V, E> Future for Drain<K, V, E> {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {

@@ -50,22 +50,12 @@ impl<K> From<(K, u64)> for Hinted<K> {
 /// [`Wait`] would. Ends after the last key; waits as long as its slowest key (see [`Wait`] for
 /// when that can be forever).
 #[must_use = "a GetAll does nothing unless polled; dropping it withdraws its demands"]
-pub struct GetAll<K, V, E>
-where
-    K: Clone + Eq + Hash + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-    E: Send + Sync + 'static,
-{
+pub struct GetAll<K: Clone + Eq + Hash, V: Clone, E> {
     /// Each key's [`Wait`], joined with the key so the answer comes with it.
     pending: FuturesUnordered<Join<Ready<K>, Wait<K, V, E>>>,
 }
 
-impl<K, V, E> GetAll<K, V, E>
-where
-    K: Clone + Eq + Hash + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-    E: Send + Sync + 'static,
-{
+impl<K: Clone + Eq + Hash, V: Clone, E> GetAll<K, V, E> {
     pub(crate) fn new(waits: impl IntoIterator<Item = (K, Wait<K, V, E>)>) -> Self {
         GetAll {
             pending: waits
@@ -81,12 +71,7 @@ where
     }
 }
 
-impl<K, V, E> Stream for GetAll<K, V, E>
-where
-    K: Clone + Eq + Hash + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-    E: Send + Sync + 'static,
-{
+impl<K: Clone + Eq + Hash, V: Clone, E> Stream for GetAll<K, V, E> {
     type Item = (K, Result<V, Error<E>>);
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -98,12 +83,7 @@ where
     }
 }
 
-impl<K, V, E> fmt::Debug for GetAll<K, V, E>
-where
-    K: Clone + Eq + Hash + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-    E: Send + Sync + 'static,
-{
+impl<K: Clone + Eq + Hash, V: Clone, E> fmt::Debug for GetAll<K, V, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GetAll")
             .field("remaining", &self.pending.len())

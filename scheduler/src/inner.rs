@@ -3,6 +3,7 @@
 
 use std::any::Any;
 use std::hash::{BuildHasher, Hash};
+use std::time::Duration;
 
 use crate::error::ErrorClass;
 use crate::event::EventHub;
@@ -10,10 +11,12 @@ use crate::key_state::{Core, Effects, Start};
 use crate::runtime::Runtime;
 use crate::store::Store;
 use crate::sync::{Arc, AtomicU64, Mutex, MutexGuard, lock};
-use crate::worker;
 
 /// Spawns the task of a job that got a slot.
 pub(crate) type SpawnJob<K, V, E> = fn(&Arc<Inner<K, V, E>>, Start<K>);
+
+/// Spawns the timer of a job entering backoff: (job id, job seq, delay).
+pub(crate) type SpawnBackoff<K, V, E> = fn(&Arc<Inner<K, V, E>>, usize, u64, Duration);
 
 /// Decides whether a fetch error is worth a retry.
 pub(crate) type Classify<E> = Box<dyn Fn(&E) -> ErrorClass + Send + Sync>;
@@ -25,9 +28,11 @@ pub(crate) struct Inner<K, V, E> {
     pub(crate) runtime: Box<dyn Runtime>,
     /// The fetcher, type-erased; read only by `spawn_job`, which knows its type.
     pub(crate) fetcher: Box<dyn Any + Send + Sync>,
-    /// [`worker::spawn`] for the fetcher's type, so an attempt's future lives inside its task's
+    /// [`worker::spawn`](crate::worker::spawn) for the fetcher's type, so an attempt's future lives inside its task's
     /// future rather than in a box of its own.
     pub(crate) spawn_job: SpawnJob<K, V, E>,
+    /// [`worker::spawn_backoff`](crate::worker::spawn_backoff).
+    pub(crate) spawn_backoff: SpawnBackoff<K, V, E>,
     pub(crate) classify: Option<Classify<E>>,
     /// Notified when the last in-flight job ends.
     pub(crate) idle: event_listener::Event,
@@ -37,12 +42,7 @@ pub(crate) struct Inner<K, V, E> {
     pub(crate) hits: AtomicU64,
 }
 
-impl<K, V, E> Inner<K, V, E>
-where
-    K: Clone + Eq + Hash + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-    E: Send + Sync + 'static,
-{
+impl<K, V, E> Inner<K, V, E> {
     pub(crate) fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
         self.hasher.hash_one(key)
     }
@@ -72,7 +72,7 @@ where
             (this.spawn_job)(this, job);
         }
         for (id, seq, delay) in backoff {
-            worker::spawn_backoff(this, id, seq, delay);
+            (this.spawn_backoff)(this, id, seq, delay);
         }
         if idle {
             this.idle.notify(usize::MAX);

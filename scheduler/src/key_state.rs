@@ -123,18 +123,6 @@ impl<K> Job<K> {
     }
 }
 
-/// How a change of interests moved a job's effective priority.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Shift {
-    Same,
-    /// The class stayed, the hint changed.
-    Rehinted,
-    /// Prefetch → Demand.
-    Promoted,
-    /// Demand → Prefetch.
-    Demoted,
-}
-
 /// A job that just got a slot: what its task needs to run the attempt.
 pub(crate) struct Start<K> {
     pub(crate) id: usize,
@@ -222,7 +210,7 @@ pub(crate) struct Core<K, V, E> {
 /// Tables bigger than this are dropped once nothing is in flight, so memory follows the work.
 const SHRINK_ABOVE: usize = 64;
 
-impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
+impl<K, V, E> Core<K, V, E> {
     pub(crate) fn new(
         concurrency: usize,
         reserved_for_demand: usize,
@@ -267,6 +255,37 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
         }
     }
 
+    /// Polls waiter `waiter`: its answer if the job ended, else remembers `waker`.
+    pub(crate) fn poll_waiter(&mut self, waiter: usize, waker: &Waker) -> Poll<Kept<V, E>> {
+        match &mut self.waiters[waiter] {
+            Waiter::Waiting { waker: slot, .. } => {
+                if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
+                    *slot = Some(waker.clone());
+                }
+                Poll::Pending
+            }
+            Waiter::Ready(_) => match self.waiters.remove(waiter) {
+                Waiter::Ready(kept) => Poll::Ready(kept),
+                Waiter::Waiting { .. } => unreachable!("the waiter was just seen ready"),
+            },
+        }
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        Stats {
+            queued_prefetch: self.queue.len(Class::Prefetch),
+            queued_demand: self.queue.len(Class::Demand),
+            running_prefetch: self.running[Class::Prefetch.index()],
+            running_demand: self.running[Class::Demand.index()],
+            backing_off: self.backing_off,
+            waiters: self.waiters.len(),
+            ..self.counters.clone()
+        }
+    }
+}
+
+/// The transitions.
+impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
     fn find<Q>(&self, hash: u64, key: &Q) -> Option<usize>
     where
         K: Borrow<Q>,
@@ -383,22 +402,6 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
 
     // ---- waiters ------------------------------------------------------------------------------
 
-    /// Polls waiter `waiter`: its answer if the job ended, else remembers `waker`.
-    pub(crate) fn poll_waiter(&mut self, waiter: usize, waker: &Waker) -> Poll<Kept<V, E>> {
-        match &mut self.waiters[waiter] {
-            Waiter::Waiting { waker: slot, .. } => {
-                if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
-                    *slot = Some(waker.clone());
-                }
-                Poll::Pending
-            }
-            Waiter::Ready(_) => match self.waiters.remove(waiter) {
-                Waiter::Ready(kept) => Poll::Ready(kept),
-                Waiter::Waiting { .. } => unreachable!("the waiter was just seen ready"),
-            },
-        }
-    }
-
     /// A waiter went away (its future was dropped) before taking its answer.
     pub(crate) fn drop_waiter(&mut self, waiter: usize, fx: &mut Effects<K>) {
         if let Waiter::Waiting { job, .. } = self.waiters.remove(waiter) {
@@ -428,13 +431,7 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
         }
         let now = interest.unwrap_or(Priority::prefetch(0));
         let before = job.priority;
-        let shift = match (before.class, now.class) {
-            _ if now == before => Shift::Same,
-            (Class::Prefetch, Class::Demand) => Shift::Promoted,
-            (Class::Demand, Class::Prefetch) => Shift::Demoted,
-            _ => Shift::Rehinted,
-        };
-        if shift == Shift::Same {
+        if now == before {
             return;
         }
         job.priority = now;
@@ -444,22 +441,22 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
                 self.queue.remove(ticket);
                 job.phase = Phase::Queued(self.queue.push(id, now));
             }
-            Phase::Running { .. } if shift != Shift::Rehinted => {
+            Phase::Running { .. } => {
                 self.running[before.class.index()] -= 1;
                 self.running[now.class.index()] += 1;
             }
-            Phase::Running { .. } | Phase::Backoff { .. } => {}
+            Phase::Backoff { .. } => {}
         }
-        match shift {
-            Shift::Promoted => {
+        match (before.class, now.class) {
+            (Class::Prefetch, Class::Demand) => {
                 self.counters.promoted += 1;
                 self.events.send(job.key(), EventKind::Promoted(now));
             }
-            Shift::Demoted => {
+            (Class::Demand, Class::Prefetch) => {
                 self.counters.demoted += 1;
                 self.events.send(job.key(), EventKind::Demoted(now));
             }
-            Shift::Same | Shift::Rehinted => {}
+            _ => {}
         }
     }
 
@@ -713,18 +710,6 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
     }
 
     // ---- observation --------------------------------------------------------------------------
-
-    pub(crate) fn stats(&self) -> Stats {
-        Stats {
-            queued_prefetch: self.queue.len(Class::Prefetch),
-            queued_demand: self.queue.len(Class::Demand),
-            running_prefetch: self.running[Class::Prefetch.index()],
-            running_demand: self.running[Class::Demand.index()],
-            backing_off: self.backing_off,
-            waiters: self.waiters.len(),
-            ..self.counters.clone()
-        }
-    }
 
     pub(crate) fn snapshot(&self) -> Vec<InFlight<K>> {
         let now = Instant::now();

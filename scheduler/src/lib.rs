@@ -72,7 +72,7 @@
 //! - **Progress without callers.** Every attempt runs on a task of its own, spawned through the
 //!   [`Runtime`]; a dropped waiter never cancels or stalls it.
 //! - **Results.** Values are kept and returned to every later caller, also after `close`;
-//!   [`Scheduler::peek`] reads them with one shard read lock, no scheduler lock, no await.
+//!   [`Scheduler::peek`] reads them with one read lock, no scheduler lock, no await.
 //! - **Errors.** Every waiter of a failed job receives the fetcher's real error, shared
 //!   ([`Error::Failed`]). Transient errors are retried by the [`RetryPolicy`] and then forgotten (the
 //!   next request starts afresh); errors classified [`ErrorClass::Permanent`] are kept.
@@ -101,9 +101,8 @@
 //!   the real code, a property test against a reference model).
 //! - A job ends under that lock, which also moves its result into the store, so a key is never
 //!   both in flight and kept; its waiters are woken after the lock is released.
-//! - Done values live apart, in 32 shards of `RwLock<HashTable>` read with the hash computed once,
-//!   so the warm path never meets the scheduler lock and readers on many threads rarely share a
-//!   shard's lock.
+//! - Done values live apart, in hash tables behind one `RwLock`, read with the hash computed
+//!   once, so the warm path never meets the scheduler lock.
 //! - Each attempt gets a task of its own (monomorphized for the fetcher, so its future is not
 //!   boxed twice); [`Scheduler::get_all`] is one [`Wait`] per key in a `FuturesUnordered`.
 //! - No behaviour depends on the clock except the retry backoff.

@@ -160,7 +160,7 @@ where
     }
 
     /// The kept value of `key`, if its job succeeded. Never waits and takes no scheduler lock: one
-    /// hash and one read lock of a shard. A key kept as a permanent error returns `None`; `get`
+    /// hash and one read lock of the kept results. A key kept as a permanent error returns `None`; `get`
     /// returns that error.
     pub fn peek<Q>(&self, key: &Q) -> Option<V>
     where

@@ -22,12 +22,7 @@ use crate::sync::Arc;
 /// panics become [`Error::Panicked`], a job whose task the runtime drops (it shut down) ends with
 /// [`Error::Aborted`], and `close` never drops a job somebody awaits.
 #[must_use = "a Wait does nothing unless awaited; dropping it withdraws the demand"]
-pub struct Wait<K, V, E>
-where
-    K: Clone + Eq + Hash + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-    E: Send + Sync + 'static,
-{
+pub struct Wait<K: Clone + Eq + Hash, V: Clone, E> {
     state: State<K, V, E>,
 }
 
@@ -41,20 +36,9 @@ enum State<K, V, E> {
 }
 
 // Nothing in a `Wait` is pinned: the answer is moved out.
-impl<K, V, E> Unpin for Wait<K, V, E>
-where
-    K: Clone + Eq + Hash + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-    E: Send + Sync + 'static,
-{
-}
+impl<K: Clone + Eq + Hash, V: Clone, E> Unpin for Wait<K, V, E> {}
 
-impl<K, V, E> Wait<K, V, E>
-where
-    K: Clone + Eq + Hash + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-    E: Send + Sync + 'static,
-{
+impl<K: Clone + Eq + Hash, V: Clone, E> Wait<K, V, E> {
     pub(crate) fn ready(result: Result<V, Error<E>>) -> Self {
         Wait {
             state: State::Ready(Some(result)),
@@ -73,12 +57,7 @@ where
     }
 }
 
-impl<K, V, E> Future for Wait<K, V, E>
-where
-    K: Clone + Eq + Hash + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-    E: Send + Sync + 'static,
-{
+impl<K: Clone + Eq + Hash, V: Clone, E> Future for Wait<K, V, E> {
     type Output = Result<V, Error<E>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -97,12 +76,7 @@ where
     }
 }
 
-impl<K, V, E> Drop for Wait<K, V, E>
-where
-    K: Clone + Eq + Hash + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-    E: Send + Sync + 'static,
-{
+impl<K: Clone + Eq + Hash, V: Clone, E> Drop for Wait<K, V, E> {
     fn drop(&mut self) {
         if let State::Waiting { inner, waiter } = &self.state {
             let mut fx = Effects::new();
@@ -112,12 +86,7 @@ where
     }
 }
 
-impl<K, V, E> fmt::Debug for Wait<K, V, E>
-where
-    K: Clone + Eq + Hash + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-    E: Send + Sync + 'static,
-{
+impl<K: Clone + Eq + Hash, V: Clone, E> fmt::Debug for Wait<K, V, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match self.state {
             State::Ready(_) => "ready",

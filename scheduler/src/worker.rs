@@ -93,12 +93,7 @@ enum Kind {
 }
 
 /// Ends its job with [`AttemptEnd::Aborted`] if dropped before the task finished.
-struct Guard<K, V, E>
-where
-    K: Clone + Eq + Hash + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-    E: Send + Sync + 'static,
-{
+struct Guard<K: Clone + Eq + Hash, V: Clone, E> {
     inner: Arc<Inner<K, V, E>>,
     id: usize,
     seq: u64,
@@ -107,12 +102,7 @@ where
     kind: Kind,
 }
 
-impl<K, V, E> Guard<K, V, E>
-where
-    K: Clone + Eq + Hash + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-    E: Send + Sync + 'static,
-{
+impl<K: Clone + Eq + Hash, V: Clone, E> Guard<K, V, E> {
     /// From now on, dropping the guard does nothing: the task hands its job on itself.
     fn disarm(&mut self) {
         self.kind = Kind::Ended;
@@ -135,12 +125,7 @@ where
     }
 }
 
-impl<K, V, E> Drop for Guard<K, V, E>
-where
-    K: Clone + Eq + Hash + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-    E: Send + Sync + 'static,
-{
+impl<K: Clone + Eq + Hash, V: Clone, E> Drop for Guard<K, V, E> {
     fn drop(&mut self) {
         let unpolled = !self.polled;
         match self.kind {

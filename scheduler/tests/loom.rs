@@ -168,18 +168,18 @@ fn close_vs_get() {
     });
 }
 
-/// A `get_all` of three keys races a `get` joining one of them while their tasks end them: every
-/// key is fetched once and every caller gets its value, whether the join comes before, during or
-/// after the job's end.
+/// A `get_all` of two keys races a `get` joining one of them while their tasks end them: every key
+/// is fetched once and every caller gets its value, whether the join comes before, during or after
+/// the job's end.
 #[test]
 fn get_all_vs_join_vs_complete() {
     loom::model(|| {
         let probe = Arc::new(Probe::default());
-        let s = scheduler(3, 0, Arc::clone(&probe));
+        let s = scheduler(2, 0, Arc::clone(&probe));
         let s2 = s.clone();
         let joiner = thread::spawn(move || loom::future::block_on(s2.get(2)));
         let mut values: Vec<(u8, u32)> = loom::future::block_on(async {
-            let mut all = s.get_all([1, 2, 3]);
+            let mut all = s.get_all([1, 2]);
             let mut out = Vec::new();
             while let Some((k, v)) = futures_lite::StreamExt::next(&mut all).await {
                 out.push((k, v.unwrap()));
@@ -187,12 +187,12 @@ fn get_all_vs_join_vs_complete() {
             out
         });
         values.sort_unstable();
-        assert_eq!(values, vec![(1, 101), (2, 102), (3, 103)]);
+        assert_eq!(values, vec![(1, 101), (2, 102)]);
         assert_eq!(joiner.join().unwrap(), Ok(102));
         settle(&s);
         assert_eq!(
             probe.started.load(Ordering::SeqCst),
-            3,
+            2,
             "each key fetched once"
         );
         check_counters(&s);

@@ -1,4 +1,4 @@
-//! The behaviour suite: each behaviour of the contract (DESIGN.md §2) written once as an
+//! The behaviour suite: each behaviour of the contract written once as an
 //! `async fn(Ctx)` and run under tokio multi-thread, tokio current-thread and smol (three threads)
 //! by `for_each_executor!` at the bottom.
 //!
