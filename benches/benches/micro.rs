@@ -244,10 +244,8 @@ const BATCH_ROUNDS: usize = 61;
 type BatchRun<'a> = (&'static str, &'a dyn Fn() -> Duration);
 
 /// The interleaved cross-check of a throughput group: criterion times all batches of one variant,
-/// then all of the next, so a load that comes and goes over seconds moves their ratio (here, two
-/// runs of the same code minutes apart put ours at 0.68× and 0.94× `semaphore_spawn` on smol,
-/// 1.05× and 0.78× on tokio); here every round times one batch of each variant in turn, starting
-/// with a different one each round. Medians in ms per batch go to
+/// then all of the next, so a load that comes and goes over seconds moves their ratio; here every
+/// round times one batch of each variant in turn, starting with a different one each round. Medians in ms per batch go to
 /// `target/interleaved-<group>.json`.
 fn interleaved_batches(group_name: &str, runs: &[BatchRun<'_>]) {
     if !interleaving(group_name) {
@@ -546,10 +544,9 @@ fn promotion_group(
 const PROMOTION_ROUNDS: usize = 501;
 
 /// The interleaved cross-check of a promotion group: criterion times every round trip of one
-/// scenario, then of the next, and a wake-up on this guest costs what the host is doing at that
-/// moment (the first scenario of a run once measured 31–50 µs at p50 against 14–18 µs minutes
-/// later, the floor 15–16 µs throughout); here each round times one round trip of every scenario
-/// in turn, rotating which goes first. The median round trip of each (its p50, in µs) goes to
+/// scenario, then of the next, and a wake-up on a shared machine costs what its host is doing at
+/// that moment; here each round times one round trip of every scenario in turn, rotating which
+/// goes first. The median round trip of each (its p50, in µs) goes to
 /// `target/interleaved-<group>.json`.
 fn interleaved_promotion(group_name: &str, free: Promotion, saturated: Promotion, bare: BareWake) {
     if !interleaving(group_name) {

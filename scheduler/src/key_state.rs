@@ -312,8 +312,9 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
             let job = &mut self.jobs[id];
             job.prefetch_hint = Some(job.prefetch_hint.map_or(hint, |h| h.max(hint)));
             self.reprioritize(id, fx);
-            let job = &self.jobs[id];
-            self.events.send(job.key(), EventKind::Joined(job.priority));
+            if let Some(job) = self.jobs.get(id) {
+                self.events.send(job.key(), EventKind::Joined(job.priority));
+            }
             self.dispatch(fx);
             return Prefetched::Joined;
         }
