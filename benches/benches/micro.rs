@@ -29,8 +29,10 @@
 //!   keeping results costs.
 //! - `throughput_realistic_*`: what an installer waits for. 10 000 jobs on 64 slots whose fetch
 //!   sleeps a seeded log-normal time (median 2 ms, σ = 1: a few take 50 ms or more), one in five
-//!   instant (a cache hit); ours (`get_all` of every key) against `semaphore_spawn` (a task per job
-//!   behind a semaphore, sleeping the same time). Each group then runs 3 more batches per function,
+//!   instant (a cache hit); ours (a `get` per key, awaited in key order) against `semaphore_spawn`
+//!   (a task per job behind a semaphore, sleeping the same time, its join handles awaited in key
+//!   order); `fetch_scheduler_get_all` is ours collected as one `get_all` in completion order, a
+//!   reference for what waking the consumer once per answer costs. Each group then runs 3 more batches per function,
 //!   taking turns, and writes wall time per batch and CPU time per job (from `/proc/self/stat`) to
 //!   `target/realistic-<group>.json`.
 //!
@@ -861,8 +863,23 @@ fn realistic_scheduler(
         .expect("valid configuration")
 }
 
-/// One realistic batch through our scheduler: a fresh scheduler, `get_all` of every key.
+/// One realistic batch through our scheduler, collected as `semaphore_spawn` collects its join
+/// handles: a `get` per key, awaited in key order.
 async fn ours_realistic(sched: ours::Sched, keys: &[String]) -> Batch<ours::Sched> {
+    let waits: Vec<_> = keys
+        .iter()
+        .map(|key| (key, sched.get(key.clone())))
+        .collect();
+    let mut out = Vec::with_capacity(keys.len());
+    for (key, wait) in waits {
+        out.push((key.clone(), wait.await.expect("realistic jobs succeed")));
+    }
+    (out, sched)
+}
+
+/// The same batch as one `get_all`, collected in completion order: the consumer is woken once
+/// per answer, where waiting in key order finds most answers already in.
+async fn ours_realistic_get_all(sched: ours::Sched, keys: &[String]) -> Batch<ours::Sched> {
     let mut answers = sched.get_all(keys.iter().cloned());
     let mut out = Vec::with_capacity(keys.len());
     while let Some((key, result)) = answers.next().await {
@@ -993,6 +1010,13 @@ fn throughput_realistic_tokio(c: &mut Criterion) {
             rt.block_on(ours_realistic(sched, &keys))
         })
     };
+    let get_all = || {
+        time_batches(1, || {
+            let sched =
+                realistic_scheduler(TokioRuntime::new(rt.handle().clone()), &delays, tokio_sleep);
+            rt.block_on(ours_realistic_get_all(sched, &keys))
+        })
+    };
     let semaphore = || time_batches(1, || rt.block_on(semaphore_realistic_tokio(&keys, &delays)));
     let mut group = c.benchmark_group("throughput_realistic_tokio");
     group.sample_size(10);
@@ -1003,10 +1027,17 @@ fn throughput_realistic_tokio(c: &mut Criterion) {
     group.bench_function("semaphore_spawn", |b| {
         b.iter_custom(|iters| (0..iters).map(|_| semaphore()).sum())
     });
+    group.bench_function("fetch_scheduler_get_all", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| get_all()).sum())
+    });
     group.finish();
     realistic_cpu(
         "throughput_realistic_tokio",
-        &[("fetch_scheduler", &ours), ("semaphore_spawn", &semaphore)],
+        &[
+            ("fetch_scheduler", &ours),
+            ("semaphore_spawn", &semaphore),
+            ("fetch_scheduler_get_all", &get_all),
+        ],
     );
 }
 
@@ -1018,6 +1049,12 @@ fn throughput_realistic_smol(c: &mut Criterion) {
         time_batches(1, || {
             let sched = realistic_scheduler(pool.runtime(), &delays, smol_sleep);
             futures_lite::future::block_on(ours_realistic(sched, &keys))
+        })
+    };
+    let get_all = || {
+        time_batches(1, || {
+            let sched = realistic_scheduler(pool.runtime(), &delays, smol_sleep);
+            futures_lite::future::block_on(ours_realistic_get_all(sched, &keys))
         })
     };
     let semaphore = || {
@@ -1034,10 +1071,17 @@ fn throughput_realistic_smol(c: &mut Criterion) {
     group.bench_function("semaphore_spawn", |b| {
         b.iter_custom(|iters| (0..iters).map(|_| semaphore()).sum())
     });
+    group.bench_function("fetch_scheduler_get_all", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| get_all()).sum())
+    });
     group.finish();
     realistic_cpu(
         "throughput_realistic_smol",
-        &[("fetch_scheduler", &ours), ("semaphore_spawn", &semaphore)],
+        &[
+            ("fetch_scheduler", &ours),
+            ("semaphore_spawn", &semaphore),
+            ("fetch_scheduler_get_all", &get_all),
+        ],
     );
 }
 

@@ -20,7 +20,7 @@ pub struct Event<K> {
     pub kind: EventKind,
 }
 
-/// What happened; the transition table in the crate docs says when each is sent.
+/// What happened; the transition table of `src/key_state.rs` says when each is sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum EventKind {
