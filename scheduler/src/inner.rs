@@ -28,8 +28,8 @@ pub(crate) struct Inner<K, V, E> {
     pub(crate) runtime: Box<dyn Runtime>,
     /// The fetcher, type-erased; read only by `spawn_job`, which knows its type.
     pub(crate) fetcher: Box<dyn Any + Send + Sync>,
-    /// [`worker::spawn`](crate::worker::spawn) for the fetcher's type, so an attempt's future lives inside its task's
-    /// future rather than in a box of its own.
+    /// [`worker::spawn`](crate::worker::spawn) for the fetcher's type, so an attempt's future
+    /// lives inside its task's future rather than in a box of its own.
     pub(crate) spawn_job: SpawnJob<K, V, E>,
     /// [`worker::spawn_backoff`](crate::worker::spawn_backoff).
     pub(crate) spawn_backoff: SpawnBackoff<K, V, E>,

@@ -493,7 +493,7 @@ fn a_fetch_future_that_panics_when_dropped_fails_its_attempt_only() {
         })
         .unwrap();
     timed(async {
-        // Started together, so one worker holds several of them next to the panicking one.
+        // Started together, next to the panicking one.
         let mut answers: Vec<_> = s.get_all(0..8).collect().await;
         answers.sort_by_key(|(k, _)| *k);
         for (k, answer) in answers {
@@ -512,9 +512,9 @@ fn a_fetch_future_that_panics_when_dropped_fails_its_attempt_only() {
     });
 }
 
-/// Fetchers may await other keys of the same scheduler: a key that finished moments ago on the same
-/// worker (its job not ended yet), one that the same worker holds but has not started, and a
-/// `get_all` of several. Nothing waits forever.
+/// Fetchers may await other keys of the same scheduler while slots are left for them: a key that
+/// finished moments ago, one started with them but not run yet, and a `get_all` of several.
+/// Nothing waits forever.
 #[test]
 fn a_fetcher_may_await_other_keys_of_its_scheduler() {
     let cell: Arc<std::sync::OnceLock<Scheduler<u32, u32, String>>> = Arc::default();
@@ -531,7 +531,7 @@ fn a_fetcher_may_await_other_keys_of_its_scheduler() {
                     async move { s.get(k).await.map_err(|e| e.to_string()) }
                 };
                 match key {
-                    16 => Ok(got(30).await? + 1),           // held, not started yet
+                    16 => Ok(got(30).await? + 1),           // started with it, not run yet
                     17..=29 => Ok(got(key - 1).await? + 1), // finished just before
                     31 => {
                         let all: Vec<_> = s.get_all([17, 18, 19]).collect().await;
