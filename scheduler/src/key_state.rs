@@ -297,14 +297,18 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
             .copied()
     }
 
-    // ---- requests: the caller has looked in the store under this lock -----------------------
+    // ---- requests -----------------------------------------------------------------------------
+    //
+    // A key is in flight or kept, never both (see `finish`), so a request looks in the store only
+    // when it finds no job.
 
-    /// `prefetch`: joins the job in flight, or queues a new one at `Prefetch`.
+    /// `prefetch`: joins the job in flight, or queues a new one at `Prefetch` unless it is kept.
     pub(crate) fn prefetch(
         &mut self,
         key: K,
         hash: u64,
         hint: u64,
+        store: &Store<K, V, E>,
         fx: &mut Effects<K>,
     ) -> Prefetched {
         if let Some(id) = self.find(hash, &key) {
@@ -318,6 +322,9 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
             self.dispatch(fx);
             return Prefetched::Joined;
         }
+        if store.contains(hash, &key) {
+            return Prefetched::Done;
+        }
         if self.closed {
             self.counters.refused += 1;
             return Prefetched::Closed;
@@ -327,19 +334,27 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
         Prefetched::Queued
     }
 
-    /// `get`: joins the job in flight (promoting it if needed), or queues a new one at `Demand`.
-    /// Returns the new waiter's id.
+    /// `get`: joins the job in flight (promoting it if needed), or queues a new one at `Demand`
+    /// unless it is kept. Returns the new waiter's id, or the answer at once (`Err`): the kept
+    /// outcome, or `Closed`.
     pub(crate) fn demand(
         &mut self,
         key: K,
         hash: u64,
         hint: u64,
+        store: &Store<K, V, E>,
         fx: &mut Effects<K>,
-    ) -> Result<usize, Error<E>> {
+    ) -> Result<usize, Kept<V, E>> {
         let found = self.find(hash, &key);
-        if found.is_none() && self.closed {
-            self.counters.refused += 1;
-            return Err(Error::Closed);
+        if found.is_none() {
+            if let Some(kept) = store.get(hash, &key) {
+                self.counters.hits += 1;
+                return Err(kept);
+            }
+            if self.closed {
+                self.counters.refused += 1;
+                return Err(Err(Error::Closed));
+            }
         }
         let waiter = self.waiters.insert(Waiter::Waiting {
             job: found.unwrap_or(usize::MAX),
@@ -506,7 +521,7 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
     /// waiters or schedules a retry, and hands the slot on.
     ///
     /// The store is written under this lock, so a key is never both in flight and kept: a request
-    /// looks in the store and then in the jobs, under the lock, and finds exactly one of them.
+    /// that finds no job under the lock finds the kept outcome, if any.
     pub(crate) fn finish(
         &mut self,
         id: usize,

@@ -67,15 +67,8 @@ where
             return Prefetched::Done;
         }
         let mut fx = Effects::new();
-        let outcome = {
-            let mut core = self.inner.lock();
-            // Looked at again under the lock: the job may have ended since.
-            if self.inner.store.contains(hash, &key) {
-                Prefetched::Done
-            } else {
-                core.prefetch(key, hash, hint, &mut fx)
-            }
-        };
+        let store = &self.inner.store;
+        let outcome = self.inner.lock().prefetch(key, hash, hint, store, &mut fx);
         Inner::apply(&self.inner, fx);
         outcome
     }
@@ -101,20 +94,13 @@ where
             return Wait::ready(kept);
         }
         let mut fx = Effects::new();
-        let wait = {
-            let mut core = self.inner.lock();
-            if let Some(kept) = self.inner.store.get(hash, &key) {
-                self.inner.hits.fetch_add(1, Ordering::Relaxed);
-                Wait::ready(kept)
-            } else {
-                match core.demand(key, hash, hint, &mut fx) {
-                    Ok(waiter) => Wait::waiting(Arc::clone(&self.inner), waiter),
-                    Err(error) => Wait::ready(Err(error)),
-                }
-            }
-        };
+        let store = &self.inner.store;
+        let demanded = self.inner.lock().demand(key, hash, hint, store, &mut fx);
         Inner::apply(&self.inner, fx);
-        wait
+        match demanded {
+            Ok(waiter) => Wait::waiting(Arc::clone(&self.inner), waiter),
+            Err(answer) => Wait::ready(answer),
+        }
     }
 
     /// [`get`](Self::get) for every key at once; yields `(key, result)` in completion order.
