@@ -195,6 +195,56 @@ fn hints_order_a_class_and_fifo_breaks_ties() {
     });
 }
 
+/// `get_all` items carry hints; a promoted prefetch keeps the highest hint of all its interests
+/// (here the prefetch's size, though the demand gives none).
+#[test]
+fn get_all_hints_order_demands_and_a_promotion_keeps_the_prefetch_hint() {
+    let gates = Gates::default();
+    let s = gates.scheduler(1, 0);
+    timed(async {
+        let blocker = s.get(100); // takes the one slot
+        s.prefetch_with_hint(4, 7);
+        let mut all = s.get_all([(1, 1), (2, 5), (3, 3), (4, 0)]);
+        let priority_of = |key| {
+            s.snapshot()
+                .into_iter()
+                .find(|j| j.key == key)
+                .unwrap()
+                .priority
+        };
+        assert_eq!(priority_of(4), Priority::demand(7));
+        settle().await;
+        assert_eq!(gates.started(), vec![100]);
+        gates.open(100, Ok(100));
+        assert_eq!(blocker.await, Ok(100));
+        for key in [4, 2, 3, 1] {
+            settle().await;
+            assert_eq!(gates.started().last(), Some(&key), "{:?}", gates.started());
+            gates.open(key, Ok(key));
+            assert_eq!(all.next().await, Some((key, Ok(key))));
+        }
+        assert_eq!(all.next().await, None);
+    });
+}
+
+/// `peek`, `cancel`, `forget` and `get_blocking` take a borrowed form of the key.
+#[test]
+fn borrowed_keys() {
+    let s: Scheduler<String, usize, String> = Scheduler::builder()
+        .concurrency(1)
+        .reserved_for_demand(0)
+        .build(Smol, |key: &String, _cx: JobContext| {
+            let len = key.len();
+            async move { Ok(len) }
+        })
+        .unwrap();
+    assert_eq!(s.get_blocking("four"), Ok(4));
+    assert_eq!(s.peek("four"), Some(4));
+    assert!(s.forget("four"));
+    assert_eq!(s.peek("four"), None);
+    assert!(!s.cancel("four"), "nothing queued");
+}
+
 #[test]
 fn promotion_uses_the_reserve_and_is_visible_to_the_running_fetch() {
     let gates = Gates::default();
