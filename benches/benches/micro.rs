@@ -1,5 +1,6 @@
-//! The criterion microbenchmarks of DESIGN.md §7: `hit`, `join`, `promotion_tokio`,
-//! `promotion_smol`, `throughput_tokio`, `throughput_smol`. Peers run in the same process and run.
+//! The criterion microbenchmarks: `hit`, `join`, `promotion_tokio`, `promotion_smol`,
+//! `throughput_tokio`, `throughput_smol`, `throughput_realistic_tokio`,
+//! `throughput_realistic_smol`. Peers run in the same process and run.
 //!
 //! `cargo bench -p fetch-scheduler-benches --bench micro -- --quick`, then
 //! `python3 benches/report.py` for the tables.
@@ -22,9 +23,18 @@
 //! - `throughput_*`: 10 000 no-op jobs with 64 slots on 2 executor threads: a fresh scheduler and
 //!   `get_all` of every key, against a spawn per job whose task first takes a semaphore permit
 //!   (`tokio::sync::Semaphore` / `async_lock::Semaphore`); both collect every `(key, value)`.
-//!   `semaphore_spawn_kept` is not a peer of DESIGN.md §7 but a reference: the same spawns, each
+//!   A tripwire only: real jobs wait for the network. `semaphore_spawn_kept` is not a peer but a
+//!   reference: the same spawns, each
 //!   also keeping its value in a `DashMap` as ours keeps its results, so the report can say what
 //!   keeping results costs.
+//! - `throughput_realistic_*`: what an installer waits for. 10 000 jobs on 64 slots whose fetch
+//!   sleeps a seeded log-normal time (median 2 ms, σ = 1: a few take 50 ms or more), one in five
+//!   instant (a cache hit); ours (a `get` per key, awaited in key order) against `semaphore_spawn`
+//!   (a task per job behind a semaphore, sleeping the same time, its join handles awaited in key
+//!   order); `fetch_scheduler_get_all` is ours collected as one `get_all` in completion order, a
+//!   reference for what waking the consumer once per answer costs. Each group then runs 3 more batches per function,
+//!   taking turns, and writes wall time per batch and CPU time per job (from `/proc/self/stat`) to
+//!   `target/realistic-<group>.json`.
 //!
 //! `hit` and `join` are followed by an interleaved cross-check (see [`interleaved`]), the
 //! promotion groups by one that alternates round trips (see [`interleaved_promotion`]), the
@@ -32,7 +42,7 @@
 //! machine whose load comes and goes, criterion's one-function-after-another ratios can be far off.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hint::black_box;
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
@@ -65,7 +75,7 @@ const HIT_KEYS: usize = 10_000;
 const JOIN_KEYS: usize = 1_024;
 /// No-op jobs per iteration of the `throughput` groups.
 const JOBS: usize = 10_000;
-/// Slots (and semaphore permits) in the `throughput` groups: the §6 default.
+/// Slots (and semaphore permits) in the `throughput` groups: the install simulation's default.
 const SLOTS: usize = 64;
 /// Threads driving each executor: the machine's two cores.
 const THREADS: usize = 2;
@@ -106,7 +116,7 @@ impl SmolPool {
     }
 
     fn runtime(&self) -> SmolRuntime {
-        SmolRuntime::new(Arc::clone(&self.executor))
+        SmolRuntime::new(&self.executor)
     }
 }
 
@@ -236,10 +246,8 @@ const BATCH_ROUNDS: usize = 61;
 type BatchRun<'a> = (&'static str, &'a dyn Fn() -> Duration);
 
 /// The interleaved cross-check of a throughput group: criterion times all batches of one variant,
-/// then all of the next, so a load that comes and goes over seconds moves their ratio (here, two
-/// runs of the same code minutes apart put ours at 0.68× and 0.94× `semaphore_spawn` on smol,
-/// 1.05× and 0.78× on tokio); here every round times one batch of each variant in turn, starting
-/// with a different one each round. Medians in ms per batch go to
+/// then all of the next, so a load that comes and goes over seconds moves their ratio; here every
+/// round times one batch of each variant in turn, starting with a different one each round. Medians in ms per batch go to
 /// `target/interleaved-<group>.json`.
 fn interleaved_batches(group_name: &str, runs: &[BatchRun<'_>]) {
     if !interleaving(group_name) {
@@ -389,7 +397,7 @@ impl Promotion {
         let sched: Sched = Scheduler::builder()
             .concurrency(concurrency)
             .reserved_for_demand(reserved)
-            .build(runtime, move |key: &String, _cx: &JobContext| {
+            .build(runtime, move |key: &String, _cx: JobContext| {
                 let now = Instant::now();
                 let target = key.starts_with("target");
                 if target {
@@ -538,10 +546,9 @@ fn promotion_group(
 const PROMOTION_ROUNDS: usize = 501;
 
 /// The interleaved cross-check of a promotion group: criterion times every round trip of one
-/// scenario, then of the next, and a wake-up on this guest costs what the host is doing at that
-/// moment (the first scenario of a run once measured 31–50 µs at p50 against 14–18 µs minutes
-/// later, the floor 15–16 µs throughout); here each round times one round trip of every scenario
-/// in turn, rotating which goes first. The median round trip of each (its p50, in µs) goes to
+/// scenario, then of the next, and a wake-up on a shared machine costs what its host is doing at
+/// that moment; here each round times one round trip of every scenario in turn, rotating which
+/// goes first. The median round trip of each (its p50, in µs) goes to
 /// `target/interleaved-<group>.json`.
 fn interleaved_promotion(group_name: &str, free: Promotion, saturated: Promotion, bare: BareWake) {
     if !interleaving(group_name) {
@@ -809,12 +816,283 @@ fn throughput_smol(c: &mut Criterion) {
     );
 }
 
+// ---- realistic throughput ------------------------------------------------------------------------
+
+/// Jobs per batch of the `throughput_realistic_*` groups: as many as the no-op groups.
+const REALISTIC_JOBS: usize = JOBS;
+/// Batches per function in the realistic groups' CPU measurement.
+const CPU_BATCHES: usize = 3;
+
+/// How long each key's fetch sleeps: a fixed, seeded draw shared by every contender. One in five
+/// is a cache hit (no sleep); the rest are log-normal with a median of 2 ms and σ = 1, so a few
+/// in 10 000 take 50 ms or more, as real downloads of small and large tarballs do.
+fn realistic_delays(keys: &[String]) -> Arc<HashMap<String, Duration, Hasher>> {
+    let mut rng = fastrand::Rng::with_seed(0x5eed);
+    let delays = keys.iter().map(|key| {
+        let delay = if rng.f64() < 0.2 {
+            Duration::ZERO
+        } else {
+            // Box–Muller: a standard normal from two uniforms.
+            let (u1, u2) = (1.0 - rng.f64(), rng.f64());
+            let normal = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+            Duration::from_secs_f64(0.002 * normal.exp())
+        };
+        (key.clone(), delay)
+    });
+    Arc::new(delays.collect())
+}
+
+/// Our scheduler with `SLOTS` slots whose fetch of a key sleeps that key's delay on `sleep`.
+fn realistic_scheduler(
+    runtime: impl Runtime,
+    delays: &Arc<HashMap<String, Duration, Hasher>>,
+    sleep: fn(Duration) -> BoxFuture<'static, ()>,
+) -> ours::Sched {
+    let delays = Arc::clone(delays);
+    Scheduler::builder()
+        .concurrency(SLOTS)
+        .build(runtime, move |key: &String, _cx: JobContext| {
+            let (delay, value) = (delays[key], value_of(key));
+            async move {
+                if !delay.is_zero() {
+                    sleep(delay).await;
+                }
+                Ok(value)
+            }
+        })
+        .expect("valid configuration")
+}
+
+/// One realistic batch through our scheduler, collected as `semaphore_spawn` collects its join
+/// handles: a `get` per key, awaited in key order.
+async fn ours_realistic(sched: ours::Sched, keys: &[String]) -> Batch<ours::Sched> {
+    let waits: Vec<_> = keys
+        .iter()
+        .map(|key| (key, sched.get(key.clone())))
+        .collect();
+    let mut out = Vec::with_capacity(keys.len());
+    for (key, wait) in waits {
+        out.push((key.clone(), wait.await.expect("realistic jobs succeed")));
+    }
+    (out, sched)
+}
+
+/// The same batch as one `get_all`, collected in completion order: the consumer is woken once
+/// per answer, where waiting in key order finds most answers already in.
+async fn ours_realistic_get_all(sched: ours::Sched, keys: &[String]) -> Batch<ours::Sched> {
+    let mut answers = sched.get_all(keys.iter().cloned());
+    let mut out = Vec::with_capacity(keys.len());
+    while let Some((key, result)) = answers.next().await {
+        out.push((key, result.expect("realistic jobs succeed")));
+    }
+    drop(answers);
+    (out, sched)
+}
+
+fn tokio_sleep(delay: Duration) -> BoxFuture<'static, ()> {
+    Box::pin(tokio::time::sleep(delay))
+}
+
+fn smol_sleep(delay: Duration) -> BoxFuture<'static, ()> {
+    Box::pin(async move {
+        smol::Timer::after(delay).await;
+    })
+}
+
+/// One realistic batch, a tokio task per job behind a semaphore of `SLOTS` permits.
+async fn semaphore_realistic_tokio(
+    keys: &[String],
+    delays: &Arc<HashMap<String, Duration, Hasher>>,
+) -> Batch<()> {
+    let permits = Arc::new(tokio::sync::Semaphore::new(SLOTS));
+    let tasks: Vec<_> = keys
+        .iter()
+        .map(|key| {
+            let (permits, delay, key) = (Arc::clone(&permits), delays[key], key.clone());
+            tokio::spawn(async move {
+                let _permit = permits.acquire().await.expect("open");
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                let value = value_of(&key);
+                (key, value)
+            })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        out.push(task.await.expect("no panic"));
+    }
+    (out, ())
+}
+
+/// One realistic batch, a smol task per job behind a semaphore of `SLOTS` permits.
+async fn semaphore_realistic_smol(
+    executor: &Executor<'static>,
+    keys: &[String],
+    delays: &Arc<HashMap<String, Duration, Hasher>>,
+) -> Batch<()> {
+    let permits = Arc::new(async_lock::Semaphore::new(SLOTS));
+    let tasks: Vec<_> = keys
+        .iter()
+        .map(|key| {
+            let (permits, delay, key) = (Arc::clone(&permits), delays[key], key.clone());
+            executor.spawn(async move {
+                let _permit = permits.acquire().await;
+                if !delay.is_zero() {
+                    smol::Timer::after(delay).await;
+                }
+                let value = value_of(&key);
+                (key, value)
+            })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        out.push(task.await);
+    }
+    (out, ())
+}
+
+/// The CPU time this process has used (user + system), from `/proc/self/stat`; `None` where that
+/// file does not exist.
+fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start at field 3; utime and stime
+    // are fields 14 and 15, in clock ticks (100 per second on Linux).
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// Wall and CPU time per job of each function of a realistic group, `CPU_BATCHES` batches each,
+/// the functions taking turns; printed and written to `target/realistic-<group>.json`.
+fn realistic_cpu(group_name: &str, runs: &[BatchRun<'_>]) {
+    if !benchmarking() {
+        return;
+    }
+    let mut totals = vec![(Duration::ZERO, Duration::ZERO); runs.len()];
+    for _ in 0..CPU_BATCHES {
+        for (total, &(_, run)) in totals.iter_mut().zip(runs) {
+            let Some(before) = cpu_time() else { return };
+            total.0 += run();
+            total.1 += cpu_time().unwrap_or(before).saturating_sub(before);
+        }
+    }
+    let jobs = (CPU_BATCHES * REALISTIC_JOBS) as f64;
+    let mut json = serde_json::Map::new();
+    for (&(name, _), (wall, cpu)) in runs.iter().zip(&totals) {
+        let (wall_ms, cpu_us) = (
+            wall.as_secs_f64() * 1e3 / CPU_BATCHES as f64,
+            cpu.as_secs_f64() * 1e6 / jobs,
+        );
+        println!("{group_name}/{name}: {wall_ms:.1} ms per batch, {cpu_us:.2} µs CPU per job");
+        json.insert(
+            name.to_string(),
+            serde_json::json!({ "wall_ms_per_batch": wall_ms, "cpu_us_per_job": cpu_us }),
+        );
+    }
+    let path = target_dir().join(format!("realistic-{group_name}.json"));
+    let text = serde_json::to_string_pretty(&json).expect("json");
+    if let Err(error) = std::fs::write(&path, text) {
+        eprintln!("could not write {}: {error}", path.display());
+    }
+}
+
+fn throughput_realistic_tokio(c: &mut Criterion) {
+    let keys = tarball_urls(REALISTIC_JOBS);
+    let delays = realistic_delays(&keys);
+    let rt = tokio_runtime();
+    let ours = || {
+        time_batches(1, || {
+            let sched =
+                realistic_scheduler(TokioRuntime::new(rt.handle().clone()), &delays, tokio_sleep);
+            rt.block_on(ours_realistic(sched, &keys))
+        })
+    };
+    let get_all = || {
+        time_batches(1, || {
+            let sched =
+                realistic_scheduler(TokioRuntime::new(rt.handle().clone()), &delays, tokio_sleep);
+            rt.block_on(ours_realistic_get_all(sched, &keys))
+        })
+    };
+    let semaphore = || time_batches(1, || rt.block_on(semaphore_realistic_tokio(&keys, &delays)));
+    let mut group = c.benchmark_group("throughput_realistic_tokio");
+    group.sample_size(10);
+    group.throughput(criterion::Throughput::Elements(REALISTIC_JOBS as u64));
+    group.bench_function("fetch_scheduler", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| ours()).sum())
+    });
+    group.bench_function("semaphore_spawn", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| semaphore()).sum())
+    });
+    group.bench_function("fetch_scheduler_get_all", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| get_all()).sum())
+    });
+    group.finish();
+    realistic_cpu(
+        "throughput_realistic_tokio",
+        &[
+            ("fetch_scheduler", &ours),
+            ("semaphore_spawn", &semaphore),
+            ("fetch_scheduler_get_all", &get_all),
+        ],
+    );
+}
+
+fn throughput_realistic_smol(c: &mut Criterion) {
+    let keys = tarball_urls(REALISTIC_JOBS);
+    let delays = realistic_delays(&keys);
+    let pool = SmolPool::new();
+    let ours = || {
+        time_batches(1, || {
+            let sched = realistic_scheduler(pool.runtime(), &delays, smol_sleep);
+            futures_lite::future::block_on(ours_realistic(sched, &keys))
+        })
+    };
+    let get_all = || {
+        time_batches(1, || {
+            let sched = realistic_scheduler(pool.runtime(), &delays, smol_sleep);
+            futures_lite::future::block_on(ours_realistic_get_all(sched, &keys))
+        })
+    };
+    let semaphore = || {
+        time_batches(1, || {
+            futures_lite::future::block_on(semaphore_realistic_smol(&pool.executor, &keys, &delays))
+        })
+    };
+    let mut group = c.benchmark_group("throughput_realistic_smol");
+    group.sample_size(10);
+    group.throughput(criterion::Throughput::Elements(REALISTIC_JOBS as u64));
+    group.bench_function("fetch_scheduler", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| ours()).sum())
+    });
+    group.bench_function("semaphore_spawn", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| semaphore()).sum())
+    });
+    group.bench_function("fetch_scheduler_get_all", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| get_all()).sum())
+    });
+    group.finish();
+    realistic_cpu(
+        "throughput_realistic_smol",
+        &[
+            ("fetch_scheduler", &ours),
+            ("semaphore_spawn", &semaphore),
+            ("fetch_scheduler_get_all", &get_all),
+        ],
+    );
+}
+
 criterion_group!(
     benches,
     hit,
     join,
     promotion,
     throughput_tokio,
-    throughput_smol
+    throughput_smol,
+    throughput_realistic_tokio,
+    throughput_realistic_smol
 );
 criterion_main!(benches);

@@ -1,12 +1,12 @@
-//! Shared pieces of the `fetch-scheduler` benchmarks (issue 5, DESIGN.md §7).
+//! Shared pieces of the `fetch-scheduler` benchmarks.
 //!
 //! The bench targets live in `benches/benches/`:
 //!
 //! - `micro` — the criterion groups `hit`, `join`, `promotion_tokio`, `promotion_smol`,
-//!   `throughput_tokio`, `throughput_smol`;
+//!   `throughput_tokio`, `throughput_smol`, `throughput_realistic_tokio`, `throughput_realistic_smol`;
 //! - `memory` — bytes per done key, measured with a counting global allocator; prints a table and
 //!   writes `target/memory.json`;
-//! - `install_sim` — the §6 install simulation at pacquet scale, writing `target/install-sim.json`.
+//! - `install_sim` — the install simulation at pacquet scale, writing `target/install-sim.json`.
 //!
 //! This library holds what they share: realistic keys ([`keys`]), our scheduler set up for each
 //! scenario ([`ours`]), the peer patterns ([`peers`], one file each), a single-poll helper

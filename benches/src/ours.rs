@@ -13,7 +13,7 @@ pub type Sched = Scheduler<String, Value, NoError>;
 pub fn instant(runtime: impl Runtime, concurrency: usize) -> Sched {
     Scheduler::builder()
         .concurrency(concurrency)
-        .build(runtime, |key: &String, _cx: &JobContext| {
+        .build(runtime, |key: &String, _cx: JobContext| {
             let value = Arc::new(key.len() as u64);
             async move { Ok::<_, NoError>(value) }
         })
@@ -50,7 +50,7 @@ pub fn in_flight(
     let sched: Sched = Scheduler::builder()
         .concurrency(keys.len() + 1)
         .reserved_for_demand(0)
-        .build(runtime, |_key: &String, _cx: &JobContext| {
+        .build(runtime, |_key: &String, _cx: JobContext| {
             std::future::pending::<Result<Value, NoError>>()
         })
         .expect("valid configuration");

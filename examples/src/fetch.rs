@@ -442,13 +442,13 @@ pub async fn fetch(
     });
     let fetcher = {
         let jobs = jobs.clone();
-        move |request: &Request, cx: &JobContext| jobs.clone().run(request.clone(), cx.clone())
+        move |request: &Request, cx: JobContext| jobs.clone().run(request.clone(), cx)
     };
     let scheduler: Scheduler<Request, Fetched, JobError> = Scheduler::builder()
         .concurrency(concurrency)
         .retry(retry)
         .classify(classify)
-        .build(SmolRuntime::new(executor.clone()), fetcher)
+        .build(SmolRuntime::new(&executor), fetcher)
         .map_err(|e| FetchError::Options(e.to_string()))?;
     if let Some(path) = &options.trace {
         crate::output::check_writable(path, "--trace").map_err(FetchError::Options)?;

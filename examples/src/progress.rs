@@ -147,10 +147,7 @@ impl Progress {
                 }
                 state.done += 1;
             }
-            EventKind::Queued(_)
-            | EventKind::Joined(_)
-            | EventKind::Promoted(_)
-            | EventKind::Demoted(_) => {}
+            _ => {}
         }
     }
 

@@ -20,7 +20,7 @@ use std::path::Path;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use fetch_scheduler::{Event, EventKind, Events, Scheduler};
+use fetch_scheduler::{Event, EventKind, Events, FailCause, Scheduler};
 use futures_lite::{StreamExt as _, future};
 use serde_json::{Value, json};
 
@@ -170,8 +170,12 @@ impl Trace {
                 EventKind::Succeeded { .. } => {
                     end_running(&mut out, state, &mut free, e, "succeeded");
                 }
-                EventKind::Failed { panicked, .. } => {
-                    let outcome = if *panicked { "panicked" } else { "failed" };
+                EventKind::Failed { cause, .. } => {
+                    let outcome = match cause {
+                        FailCause::Panicked => "panicked",
+                        FailCause::Aborted => "aborted",
+                        _ => "failed",
+                    };
                     end_running(&mut out, state, &mut free, e, outcome);
                 }
                 EventKind::Retrying { delay, .. } => {
@@ -191,7 +195,8 @@ impl Trace {
                         "pid": 1, "tid": track, "ts": us(e.at),
                         "args": {"key": e.key, "priority": priority.to_string()}}));
                 }
-                EventKind::Joined(_) | EventKind::Progress { .. } => {}
+                // Joins, progress, and kinds added later draw nothing.
+                _ => {}
             }
         }
         // Whatever is still open ends when the recording did.

@@ -4,11 +4,11 @@ use std::fmt;
 use std::hash::Hash;
 use std::marker::PhantomData;
 
-use crate::core::Core;
 use crate::error::{ConfigError, ErrorClass};
 use crate::event::EventHub;
 use crate::fetch::Fetch;
 use crate::inner::{Classify, Inner};
+use crate::key_state::Core;
 use crate::retry::RetryPolicy;
 use crate::runtime::Runtime;
 use crate::scheduler::Scheduler;
@@ -64,8 +64,9 @@ where
     }
 
     /// Decides which fetch errors are permanent (kept like a result, never retried) and which are
-    /// transient (retried, then forgotten). Default: every error is transient. Runs on the worker
-    /// task, never under a lock; a panic in it fails the attempt as a panic would.
+    /// transient (retried, then forgotten), and reads a server's `Retry-After`
+    /// ([`ErrorClass::RetryAfter`]). Default: every error is transient. Runs on the attempt's task,
+    /// never under a lock; a panic in it fails the attempt as a panic would.
     pub fn classify(mut self, classify: impl Fn(&E) -> ErrorClass + Send + Sync + 'static) -> Self {
         self.classify = Some(Box::new(classify));
         self
@@ -112,13 +113,12 @@ where
             hasher: foldhash::fast::RandomState::default(),
             runtime: Box::new(runtime),
             fetcher: Box::new(fetcher),
-            spawn_worker: worker::spawn::<K, V, E, F>,
-            parallelism: parallelism(),
+            spawn_job: worker::spawn::<K, V, E, F>,
+            spawn_backoff: worker::spawn_backoff::<K, V, E>,
             classify: self.classify,
             idle: event_listener::Event::new(),
             events,
             hits: AtomicU64::new(0),
-            batch_waiters: AtomicU64::new(0),
         };
         Ok(Scheduler::from_inner(Arc::new(inner)))
     }
@@ -133,11 +133,4 @@ impl<K, V, E> fmt::Debug for Builder<K, V, E> {
             .field("classify", &self.classify.is_some())
             .finish()
     }
-}
-
-/// The machine's parallelism, asked once per process: `available_parallelism` reads the cgroup
-/// files on every call, which cost more than building the rest of a scheduler.
-fn parallelism() -> usize {
-    static PARALLELISM: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *PARALLELISM.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
 }

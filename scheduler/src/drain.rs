@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::future::Future;
-use std::hash::Hash;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -17,7 +16,8 @@ use crate::sync::Arc;
 ///
 /// Cancel-safe (dropping it changes nothing). **Can it wait forever?** After
 /// [`close`](crate::Scheduler::close) only if a fetcher never completes: closing drops every queued
-/// prefetch and refuses new work, so only running jobs and jobs that somebody awaits remain. Without
+/// prefetch and refuses new work, so only running jobs and jobs that somebody awaits remain, and a
+/// job whose task the runtime drops ends with [`Error::Aborted`](crate::Error::Aborted). Without
 /// `close`, new work keeps it waiting.
 pub struct Drain<K, V, E> {
     inner: Arc<Inner<K, V, E>>,
@@ -33,12 +33,7 @@ impl<K, V, E> Drain<K, V, E> {
     }
 }
 
-impl<K, V, E> Future for Drain<K, V, E>
-where
-    K: Clone + Eq + Hash + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-    E: Send + Sync + 'static,
-{
+impl<K, V, E> Future for Drain<K, V, E> {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 ///
 /// Cheap to clone: every waiter of a failed attempt receives the same shared error.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Error<E> {
     /// The fetcher returned this error on the last attempt (after retries, or at once when it was
     /// classified [`ErrorClass::Permanent`]).
@@ -19,6 +20,10 @@ pub enum Error<E> {
     /// There is no "cancelled" error: [`cancel`](crate::Scheduler::cancel) and
     /// [`close`](crate::Scheduler::close) only ever remove jobs nobody awaits.
     Closed,
+    /// The job's task was dropped before the job ended, or the job could not start: the runtime
+    /// that runs the scheduler's tasks shut down (a tokio runtime dropped, a smol executor
+    /// dropped). The key is absent again; a request on a live runtime starts it afresh.
+    Aborted,
 }
 
 impl<E> Clone for Error<E> {
@@ -27,6 +32,7 @@ impl<E> Clone for Error<E> {
             Error::Failed(e) => Error::Failed(Arc::clone(e)),
             Error::Panicked(m) => Error::Panicked(Arc::clone(m)),
             Error::Closed => Error::Closed,
+            Error::Aborted => Error::Aborted,
         }
     }
 }
@@ -36,7 +42,7 @@ impl<E: PartialEq> PartialEq for Error<E> {
         match (self, other) {
             (Error::Failed(a), Error::Failed(b)) => a == b,
             (Error::Panicked(a), Error::Panicked(b)) => a == b,
-            (Error::Closed, Error::Closed) => true,
+            (Error::Closed, Error::Closed) | (Error::Aborted, Error::Aborted) => true,
             _ => false,
         }
     }
@@ -60,6 +66,7 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
             Error::Failed(e) => e.fmt(f),
             Error::Panicked(msg) => write!(f, "the fetcher panicked: {msg}"),
             Error::Closed => f.write_str("the scheduler is closed"),
+            Error::Aborted => f.write_str("the job's task was dropped: its runtime shut down"),
         }
     }
 }
@@ -76,6 +83,7 @@ impl<E: StdError + 'static> StdError for Error<E> {
 /// How a fetch error is treated; decided by the classify function given to the
 /// [`Builder`](crate::Builder).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ErrorClass {
     /// Worth retrying (timeouts, resets, 5xx). After the last attempt the key becomes absent again,
     /// so a later request starts afresh.
@@ -91,6 +99,7 @@ pub enum ErrorClass {
 
 /// A [`Builder`](crate::Builder) setting that cannot work.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// `concurrency` was 0: no job could ever run.
     ZeroConcurrency,

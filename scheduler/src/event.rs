@@ -20,8 +20,9 @@ pub struct Event<K> {
     pub kind: EventKind,
 }
 
-/// What happened; see the transition table in the crate docs for when each is sent.
+/// What happened; the transition table of `src/key_state.rs` says when each is sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum EventKind {
     /// A new job was queued at this priority.
     Queued(Priority),
@@ -55,18 +56,33 @@ pub enum EventKind {
         /// The attempt that succeeded.
         attempt: u32,
     },
-    /// The job failed for good on attempt `attempt`.
+    /// The job ended without a value; its waiters got the error.
     Failed {
-        /// The last attempt.
+        /// The last attempt started (0 if the job failed before its first attempt started).
         attempt: u32,
-        /// Whether the error is kept (classified permanent) rather than forgotten.
-        permanent: bool,
-        /// Whether the fetcher panicked.
-        panicked: bool,
+        /// Why.
+        cause: FailCause,
     },
     /// The job left the queue without finishing: cancelled, dropped by `close`, or nobody wanted it
     /// any more.
     Cancelled,
+}
+
+/// Why a job ended without a value, in [`EventKind::Failed`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FailCause {
+    /// The fetcher's error was classified [`Permanent`](crate::ErrorClass::Permanent): it is kept
+    /// and returned to later requests until [`forget`](crate::Scheduler::forget).
+    Permanent,
+    /// The fetcher's error was transient and no retry followed (the last attempt, nobody
+    /// interested any more, or closed): the key is absent again.
+    Transient,
+    /// The fetcher panicked ([`Error::Panicked`](crate::Error::Panicked)); the key is absent again.
+    Panicked,
+    /// The job's task was dropped unfinished, or the job could not start because the runtime is
+    /// gone ([`Error::Aborted`](crate::Error::Aborted)); the key is absent again.
+    Aborted,
 }
 
 /// A stream of every [`Event`] from the moment it was created; from
@@ -99,10 +115,6 @@ impl<K> Events<K> {
 /// Free when nobody listens: one relaxed load per event. Plain `std` primitives, also under loom:
 /// events are observations, not part of the state machine.
 ///
-/// Aligned past the `Arc` counts: every job's record holds a clone, so the thread that creates and
-/// frees records keeps writing those counts, while every thread reads `listening` for each event;
-/// on one line, each of those reads would be a cache miss.
-#[repr(align(128))]
 pub(crate) struct EventHub<K> {
     listening: AtomicBool,
     senders: Mutex<Vec<async_channel::Sender<Event<K>>>>,

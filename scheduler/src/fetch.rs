@@ -11,16 +11,15 @@ use crate::event::{EventHub, EventKind};
 
 /// Turns a key into a value: one attempt of one job.
 ///
-/// Implemented for every `Fn(&K, &JobContext) -> impl Future<Output = Result<V, E>>` closure; give
-/// the closure's argument types so Rust infers a closure over any lifetime, and clone what the future
-/// needs to own:
+/// Implemented for every `Fn(&K, JobContext) -> impl Future<Output = Result<V, E>>` closure. Give
+/// the closure's argument types so Rust infers a closure over any lifetime; the context is the
+/// attempt's own, so move it into the future, and clone from the key what the future needs:
 ///
 /// ```
 /// use fetch_scheduler::JobContext;
 /// # fn assert_fetch<F: fetch_scheduler::Fetch<String, usize, std::io::Error>>(_: F) {}
-/// let fetcher = |url: &String, cx: &JobContext| {
+/// let fetcher = |url: &String, cx: JobContext| {
 ///     let url = url.clone();
-///     let cx = cx.clone();
 ///     async move {
 ///         cx.progress(url.len() as u64, Some(url.len() as u64));
 ///         Ok::<usize, std::io::Error>(url.len())
@@ -29,36 +28,32 @@ use crate::event::{EventHub, EventKind};
 /// # assert_fetch(fetcher);
 /// ```
 ///
-/// The future runs on a task spawned through the [`Runtime`](crate::Runtime); it is never dropped
-/// early by the scheduler, so it need not be cancel-safe. A panic in `fetch`, in the future or in
-/// its `Drop` fails that attempt with [`Error::Panicked`](crate::Error::Panicked) and frees the
-/// slot.
+/// The future runs on a task of its own, spawned through the [`Runtime`](crate::Runtime); the
+/// scheduler never drops it early, so it need not be cancel-safe (the runtime may, when it shuts
+/// down: the job's waiters then get [`Error::Aborted`](crate::Error::Aborted)). A panic in
+/// `fetch`, in the future or in its `Drop` fails that attempt with
+/// [`Error::Panicked`](crate::Error::Panicked) and frees the slot.
 ///
-/// **Can it wait forever?** A fetch may `await` other keys of the same scheduler (`get`,
-/// `get_all`). It must not *block its thread* on them (`get_blocking`, or `block_on` of a `get`):
-/// a worker runs the jobs that started together one after the other and ends those that finished
-/// at once in a batch, so a key finished just before on the same worker, or started with the
-/// blocking one and not run yet, is answered only when that worker goes on — which a blocked
-/// fetch prevents, and it waits forever. (Blocking an executor thread from async code is wrong
-/// anyway; awaiting lets the worker hand its other jobs on.)
+/// **Can it wait forever?** A fetch may await other keys of the same scheduler, but it holds its
+/// slot while it waits: if every slot the awaited key could take is held by such a fetch, nothing
+/// can start it and they all wait forever (with one slot, a fetch that awaits a key not yet in
+/// flight always does). Keep dependent lookups out of the fetcher, or give them a scheduler of
+/// their own.
 pub trait Fetch<K, V, E>: Send + Sync + 'static {
     /// Starts one attempt to fetch `key`.
-    fn fetch(
-        &self,
-        key: &K,
-        cx: &JobContext,
-    ) -> impl Future<Output = Result<V, E>> + Send + 'static;
+    fn fetch(&self, key: &K, cx: JobContext)
+    -> impl Future<Output = Result<V, E>> + Send + 'static;
 }
 
 impl<K, V, E, F, Fut> Fetch<K, V, E> for F
 where
-    F: Fn(&K, &JobContext) -> Fut + Send + Sync + 'static,
+    F: Fn(&K, JobContext) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<V, E>> + Send + 'static,
 {
     fn fetch(
         &self,
         key: &K,
-        cx: &JobContext,
+        cx: JobContext,
     ) -> impl Future<Output = Result<V, E>> + Send + 'static {
         self(key, cx)
     }
@@ -135,7 +130,7 @@ impl<K: Clone + Send + Sync + 'static> JobView for JobShared<K> {
 
 /// What a running attempt knows about itself, and how it reports progress.
 ///
-/// Cheap to clone (an `Arc`); clone it into the fetch future.
+/// Each attempt gets its own, by value; cheap to clone (an `Arc`).
 #[derive(Clone)]
 pub struct JobContext {
     job: Arc<dyn JobView>,

@@ -4,6 +4,7 @@ use std::fmt;
 
 /// Why a key is wanted. Every `Demand` outranks every `Prefetch`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
 pub enum Class {
     /// Speculative: "I will probably need this". Limited to the slots not reserved for demand.
     Prefetch,

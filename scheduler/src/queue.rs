@@ -1,10 +1,9 @@
 //! The run queue: two classes, hint buckets inside each class, FIFO inside a bucket.
 //!
-//! Each class maps a hint to a bucket (a `BTreeMap`, largest hint first; hint 0, the common case,
-//! has a bucket of its own outside the map so it costs no map node); each bucket is a doubly linked
-//! list threaded through one slab of nodes. Push, remove-by-ticket and pop are O(1) plus one map
-//! look-up over the *distinct non-zero hints* in the class — O(1) and allocation-free when hints are
-//! not used — and never scan the queue. Promotion is a remove from one class and a push to the other.
+//! Each class maps a hint to a bucket (a `BTreeMap`, largest hint first); each bucket is a doubly
+//! linked list threaded through one slab of nodes. Push, remove-by-ticket and pop are O(1) plus one
+//! map look-up over the *distinct hints* in the class — O(1) when hints are not used — and never scan
+//! the queue. Promotion is a remove from one class and a push to the other.
 
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
@@ -34,10 +33,7 @@ struct Bucket {
 #[derive(Default)]
 pub(crate) struct Queue {
     nodes: Slab<Node>,
-    /// Buckets of non-zero hints, per class.
-    hinted: [BTreeMap<Reverse<u64>, Bucket>; 2],
-    /// The hint-0 bucket, per class.
-    plain: [Option<Bucket>; 2],
+    classes: [BTreeMap<Reverse<u64>, Bucket>; 2],
     lens: [usize; 2],
 }
 
@@ -52,21 +48,22 @@ impl Queue {
         });
         let class = priority.class.index();
         self.lens[class] += 1;
-        match self.bucket_mut(class, priority.hint) {
+        match self.classes[class].get_mut(&Reverse(priority.hint)) {
             Some(bucket) => {
                 let tail = bucket.tail;
                 bucket.tail = idx;
                 self.nodes[tail].next = Some(idx);
                 self.nodes[idx].prev = Some(tail);
             }
-            None => self.set_bucket(
-                class,
-                priority.hint,
-                Some(Bucket {
-                    head: idx,
-                    tail: idx,
-                }),
-            ),
+            None => {
+                self.classes[class].insert(
+                    Reverse(priority.hint),
+                    Bucket {
+                        head: idx,
+                        tail: idx,
+                    },
+                );
+            }
         }
         Ticket(idx)
     }
@@ -82,11 +79,13 @@ impl Queue {
         if let Some(next) = node.next {
             self.nodes[next].prev = node.prev;
         }
-        let hint = node.priority.hint;
+        let key = Reverse(node.priority.hint);
         match (node.prev, node.next) {
-            (None, None) => self.set_bucket(class, hint, None),
-            (None, Some(next)) => self.linked_bucket(class, hint).head = next,
-            (Some(prev), None) => self.linked_bucket(class, hint).tail = prev,
+            (None, None) => {
+                self.classes[class].remove(&key);
+            }
+            (None, Some(next)) => self.bucket(class, key).head = next,
+            (Some(prev), None) => self.bucket(class, key).tail = prev,
             (Some(_), Some(_)) => {}
         }
         node.job
@@ -94,17 +93,8 @@ impl Queue {
 
     /// Takes the first job of `class`: highest hint, then oldest.
     pub(crate) fn pop(&mut self, class: Class) -> Option<usize> {
-        let class = class.index();
-        let first = self.hinted[class]
-            .first_key_value()
-            .map(|(_, b)| *b)
-            .or(self.plain[class])?;
-        Some(self.remove(Ticket(first.head)))
-    }
-
-    /// Makes room for `additional` more queued jobs.
-    pub(crate) fn reserve(&mut self, additional: usize) {
-        self.nodes.reserve(additional);
+        let head = self.classes[class.index()].first_key_value()?.1.head;
+        Some(self.remove(Ticket(head)))
     }
 
     /// How many jobs of `class` are queued.
@@ -112,24 +102,10 @@ impl Queue {
         self.lens[class.index()]
     }
 
-    fn bucket_mut(&mut self, class: usize, hint: u64) -> Option<&mut Bucket> {
-        match hint {
-            0 => self.plain[class].as_mut(),
-            _ => self.hinted[class].get_mut(&Reverse(hint)),
-        }
-    }
-
-    fn set_bucket(&mut self, class: usize, hint: u64, bucket: Option<Bucket>) {
-        match (hint, bucket) {
-            (0, bucket) => self.plain[class] = bucket,
-            (_, Some(bucket)) => drop(self.hinted[class].insert(Reverse(hint), bucket)),
-            (_, None) => drop(self.hinted[class].remove(&Reverse(hint))),
-        }
-    }
-
-    fn linked_bucket(&mut self, class: usize, hint: u64) -> &mut Bucket {
-        self.bucket_mut(class, hint)
-            .expect("the bucket of a linked node exists")
+    fn bucket(&mut self, class: usize, key: Reverse<u64>) -> &mut Bucket {
+        self.classes[class]
+            .get_mut(&key)
+            .expect("queue bucket of a linked node exists")
     }
 }
 

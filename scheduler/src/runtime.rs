@@ -33,9 +33,12 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// }
 /// ```
 pub trait Runtime: Send + Sync + 'static {
-    /// Runs `task` to completion in the background. The task must be polled even if the caller
-    /// never looks at it again; dropping it unfinished (for example when the runtime shuts down)
-    /// leaves its waiters waiting, so keep the runtime alive while the scheduler has work.
+    /// Runs `task` to completion in the background; it must be polled even if the caller never
+    /// looks at it again. A runtime that shuts down may drop its tasks unfinished: the job of such
+    /// a task fails with [`Error::Aborted`](crate::Error::Aborted). A task dropped before it was
+    /// ever polled (refused, or dropped by a runtime already shutting down) tells the scheduler
+    /// that the runtime is gone for good: from then on every job that would start fails the same
+    /// way, so drop tasks unpolled only when no task will ever run again.
     fn spawn(&self, task: BoxFuture<'static, ()>);
 
     /// A future that completes once `duration` has passed. Used for retry backoff only.

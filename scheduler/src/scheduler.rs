@@ -1,29 +1,19 @@
 //! The public handle.
 
-use std::collections::VecDeque;
+use std::borrow::Borrow;
 use std::fmt;
 use std::hash::Hash;
 
 use crate::builder::Builder;
-use crate::core::{Demanded, Prefetched};
 use crate::drain::Drain;
-use crate::effects::Effects;
 use crate::error::Error;
 use crate::event::Events;
-use crate::inbox::{AnswerKey, Inbox};
+use crate::get_all::{GetAll, Hinted};
 use crate::inner::Inner;
+use crate::key_state::{Effects, Prefetched};
 use crate::stats::{InFlight, Stats};
 use crate::sync::{Arc, Ordering};
-use crate::wait::{GetAll, Wait};
-use crate::waiter::Waiter;
-
-/// Demands `get_all` registers per hold of the scheduler lock.
-const KEYS_PER_LOCK: usize = 256;
-
-/// Answers a `get_all` has room for before its queues grow: more than a burst of instant jobs
-/// posts between two polls of a stream that keeps up (workers hold its wake-ups back for about
-/// 200 µs at most; see `worker::FLUSH_AFTER`).
-const ANSWERS_RESERVED: usize = 1024;
+use crate::wait::Wait;
 
 /// Schedules fetches of keys `K` producing values `V` or errors `E`: one fetch per key in flight,
 /// demand before prefetch, results kept.
@@ -69,18 +59,17 @@ where
     }
 
     /// [`prefetch`](Self::prefetch) with a hint: among prefetches, larger hints run first (e.g. the
-    /// tarball size, for largest-first). A second prefetch with a larger hint raises the job's.
+    /// tarball size, for largest-first). A second prefetch with a larger hint raises the job's, and
+    /// the job keeps it when a demand promotes it.
     pub fn prefetch_with_hint(&self, key: K, hint: u64) -> Prefetched {
         let hash = self.inner.hash(&key);
         if self.inner.store.contains(hash, &key) {
             return Prefetched::Done;
         }
         let mut fx = Effects::new();
-        let outcome = self
-            .inner
-            .lock()
-            .prefetch(key, hash, hint, &self.inner.store, &mut fx);
-        Inner::apply(&self.inner, &mut fx);
+        let store = &self.inner.store;
+        let outcome = self.inner.lock().prefetch(key, hash, hint, store, &mut fx);
+        Inner::apply(&self.inner, fx);
         outcome
     }
 
@@ -89,13 +78,15 @@ where
     ///
     /// The demand is registered when `get` is called; the returned [`Wait`] resolves to the value
     /// or the error every waiter of that job receives. Cancel-safe: dropping the `Wait` withdraws
-    /// the demand and never cancels a running download. Waits until the job ends; after
-    /// [`close`](Self::close), a key not already in flight is refused with [`Error::Closed`].
+    /// the demand and never cancels a running download. After [`close`](Self::close), a key already
+    /// done still answers with its kept value or error, a key in flight is still joined, and any
+    /// other key is refused with [`Error::Closed`]. See [`Wait`] for when it can wait forever.
     pub fn get(&self, key: K) -> Wait<K, V, E> {
         self.get_with_hint(key, 0)
     }
 
-    /// [`get`](Self::get) with a hint: among demands, larger hints run first.
+    /// [`get`](Self::get) with a hint: among demands, larger hints run first. A job's hint is the
+    /// highest of all its interests, prefetches included.
     pub fn get_with_hint(&self, key: K, hint: u64) -> Wait<K, V, E> {
         let hash = self.inner.hash(&key);
         if let Some(kept) = self.inner.store.get(hash, &key) {
@@ -103,133 +94,89 @@ where
             return Wait::ready(kept);
         }
         let mut fx = Effects::new();
-        let demanded = self
-            .inner
-            .lock()
-            .demand(key, hash, hint, None, &self.inner.store, &mut fx);
-        let wait = match demanded {
-            Demanded::Waiter { waiter, .. } => match waiter.get() {
-                Waiter::Slot(slot) => Wait::waiting(Arc::clone(&self.inner), slot),
-                Waiter::Batch(_) => unreachable!("a single demand gets a slot"),
-            },
-            Demanded::Kept(kept, _) => {
-                self.inner.hits.fetch_add(1, Ordering::Relaxed);
-                Wait::ready(kept)
-            }
-            Demanded::Refused(_) => Wait::ready(Err(Error::Closed)),
-        };
-        Inner::apply(&self.inner, &mut fx);
-        wait
+        let store = &self.inner.store;
+        let demanded = self.inner.lock().demand(key, hash, hint, store, &mut fx);
+        Inner::apply(&self.inner, fx);
+        match demanded {
+            Ok(waiter) => Wait::waiting(Arc::clone(&self.inner), waiter),
+            Err(answer) => Wait::ready(answer),
+        }
     }
 
     /// [`get`](Self::get) for every key at once; yields `(key, result)` in completion order.
     ///
-    /// All demands are registered before this returns. Cancel-safe like [`Wait`]. The stream waits
-    /// as long as its slowest key.
-    pub fn get_all(&self, keys: impl IntoIterator<Item = K>) -> GetAll<K, V, E> {
-        let mut keys = keys.into_iter().peekable();
-        let expected = keys.size_hint().0;
-        // Room for the answers a burst posts between two polls of the stream, in the inbox and in
-        // the stream's own queue (the two swap buffers), so neither grows under the inbox lock.
-        let answers_room = expected.min(ANSWERS_RESERVED);
-        let inbox = Arc::new(Inbox::with_capacity(answers_room));
-        let batch = {
-            let mut core = self.inner.lock();
-            // Room for the whole batch's jobs at once rather than growing (and rehashing) step by
-            // step; dropped again when the burst ends. The store is not reserved: keys already
-            // done would leave that room unused for good.
-            core.reserve(expected);
-            core.new_batch(Arc::clone(&inbox))
-        };
-        let mut jobs = Vec::with_capacity(expected);
-        let mut ready = VecDeque::with_capacity(answers_room);
-        let mut chunk = Vec::with_capacity(KEYS_PER_LOCK.min(expected));
-        let mut spare = Vec::new();
-        let (mut seen, mut new_jobs, mut store_reserved) = (0, 0, 0);
-        while keys.peek().is_some() {
-            // Hash the keys before taking the lock, then register a chunk of them per lock hold:
-            // one lock for many demands, yet never long enough to stall the workers that finish
-            // jobs meanwhile.
-            chunk.extend(
-                keys.by_ref()
-                    .take(KEYS_PER_LOCK)
-                    .map(|key| (self.inner.hash(&key), key)),
-            );
-            seen += chunk.len();
-            let mut fx = Effects::new();
-            let mut core = self.inner.lock();
-            let store = &self.inner.store;
-            for (hash, key) in chunk.drain(..) {
-                match core.demand(key, hash, 0, Some(batch), store, &mut fx) {
-                    Demanded::Waiter {
-                        job, seq, spare: s, ..
-                    } => {
-                        jobs.push((job, seq));
-                        new_jobs += usize::from(s.is_none());
-                        spare.extend(s);
-                    }
-                    Demanded::Kept(kept, key) => {
-                        self.inner.hits.fetch_add(1, Ordering::Relaxed);
-                        ready.push_back((AnswerKey::Own(key), kept));
-                    }
-                    Demanded::Refused(key) => {
-                        ready.push_back((AnswerKey::Own(key), Err(Error::Closed)));
-                    }
-                }
-            }
-            drop(core);
-            spare.clear();
-            if store_reserved == 0 && new_jobs > 0 {
-                // Room in the store for the results of the jobs this batch creates, before the
-                // first of them can finish, so the workers do not rehash every shard again and
-                // again as a burst of completions grows it. How many keys are new is extrapolated
-                // from the first chunk that had any: a batch of done keys reserves nothing.
-                store_reserved = new_jobs * expected.max(seen) / seen;
-                self.inner
-                    .store
-                    .reserve(store_reserved, |k: &K| self.inner.hash(k));
-            }
-            Inner::apply(&self.inner, &mut fx);
-        }
-        if new_jobs > store_reserved {
-            self.inner
-                .store
-                .reserve(new_jobs - store_reserved, |k: &K| self.inner.hash(k));
-        }
-        GetAll::new(Arc::clone(&self.inner), batch, inbox, jobs, ready)
+    /// Each item is a key, or a key and its hint (`(key, hint)` or [`Hinted`]). All demands are
+    /// registered before this returns. Cancel-safe like [`Wait`]; see [`GetAll`].
+    pub fn get_all<I>(&self, keys: I) -> GetAll<K, V, E>
+    where
+        I: IntoIterator,
+        I::Item: Into<Hinted<K>>,
+    {
+        let waits: Vec<_> = keys
+            .into_iter()
+            .map(|item| {
+                let Hinted { key, hint } = item.into();
+                (key.clone(), self.get_with_hint(key, hint))
+            })
+            .collect();
+        GetAll::new(waits)
     }
 
     /// [`get`](Self::get) for synchronous code: blocks the calling thread until the answer is in.
     ///
-    /// A kept result returns at once without touching any runtime. Otherwise it parks the thread
-    /// while the job runs on the runtime's tasks: **it waits forever if called on the only thread
-    /// that drives those tasks** (a current-thread runtime's own thread), and forever if called
-    /// from inside a fetch of this scheduler (see [`Fetch`](crate::Fetch)). Use it from a thread
-    /// pool.
-    pub fn get_blocking(&self, key: K) -> Result<V, Error<E>> {
-        futures_lite::future::block_on(self.get(key))
+    /// A kept result returns at once without touching any runtime or the scheduler lock. Otherwise
+    /// it parks the thread while the job runs on the runtime's tasks: **it waits forever if called
+    /// on the only thread that drives those tasks** (a current-thread runtime's own thread, or a
+    /// fetch of this scheduler on a one-thread executor). Use it from a thread pool (rayon).
+    ///
+    /// Takes the key by reference: `&str` for `String` keys, or `&K` itself; a key that is not
+    /// kept is turned into a `K` (`Q::Owned: Into<K>`) to join or start its job.
+    pub fn get_blocking<Q>(&self, key: &Q) -> Result<V, Error<E>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned + ?Sized,
+        Q::Owned: Into<K>,
+    {
+        let hash = self.inner.hash(key);
+        if let Some(value) = self.inner.store.get_value(hash, key) {
+            self.inner.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(value);
+        }
+        futures_lite::future::block_on(self.get(key.to_owned().into()))
     }
 
     /// The kept value of `key`, if its job succeeded. Never waits and takes no scheduler lock: one
-    /// hash and one read lock of a shard. A key kept as a permanent error returns `None`; `get`
+    /// hash and one read lock of the kept results. A key kept as a permanent error returns `None`; `get`
     /// returns that error.
-    pub fn peek(&self, key: &K) -> Option<V> {
+    pub fn peek<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         self.inner.store.get_value(self.inner.hash(key), key)
     }
 
     /// Removes the job of `key` if it is queued (or waiting out a retry delay) and no `get` waits on
     /// it. Returns whether it did. A running job is never cancelled. Never waits.
-    pub fn cancel(&self, key: &K) -> bool {
+    pub fn cancel<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let hash = self.inner.hash(key);
         let mut fx = Effects::new();
         let cancelled = self.inner.lock().cancel(hash, key, &mut fx);
-        Inner::apply(&self.inner, &mut fx);
+        Inner::apply(&self.inner, fx);
         cancelled
     }
 
     /// Drops the kept value or permanent error of `key`, so the next request fetches it again.
     /// Returns whether anything was kept. Does not touch a job in flight. Never waits.
-    pub fn forget(&self, key: &K) -> bool {
+    pub fn forget<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         self.inner.store.remove(self.inner.hash(key), key)
     }
 
@@ -237,12 +184,12 @@ where
     /// [`Prefetched::Closed`] / [`Error::Closed`]; every job that is not running and that nobody
     /// awaits (the queued prefetches, and those waiting out a retry delay) is dropped — such a job
     /// has no waiter to fail. Running jobs, and queued jobs somebody awaits, still finish; a
-    /// prefetch that fails after `close` is not retried. Kept results stay readable. Idempotent;
-    /// never waits.
+    /// prefetch that fails after `close` is not retried. Kept results stay readable, and `get` of a
+    /// done key still returns its kept value. Idempotent; never waits.
     pub fn close(&self) {
         let mut fx = Effects::new();
         self.inner.lock().close(&mut fx);
-        Inner::apply(&self.inner, &mut fx);
+        Inner::apply(&self.inner, fx);
     }
 
     /// Whether [`close`](Self::close) was called.
@@ -260,7 +207,6 @@ where
     pub fn stats(&self) -> Stats {
         let mut stats = self.inner.lock().stats();
         stats.hits += self.inner.hits.load(Ordering::Relaxed);
-        stats.waiters += self.inner.batch_waiters.load(Ordering::Relaxed) as usize;
         stats.kept = self.inner.store.len();
         stats
     }

@@ -8,9 +8,10 @@ use crate::priority::Priority;
 /// [`Scheduler::stats`](crate::Scheduler::stats).
 ///
 /// The counters add up:
-/// - `queued_by_prefetch + queued_by_demand == succeeded + failed + panicked + cancelled + in_flight()`
-/// - `attempts == succeeded + failed + panicked + retries + running()`
+/// - `queued_by_prefetch + queued_by_demand == succeeded + failed + panicked + aborted + cancelled + in_flight()`
+/// - `attempts == succeeded + failed + panicked + interrupted + retries + running()`
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Stats {
     /// Jobs created by `prefetch` on an absent key.
     pub queued_by_prefetch: u64,
@@ -38,6 +39,11 @@ pub struct Stats {
     pub panicked: u64,
     /// Jobs that left without finishing (cancel, close, nobody interested).
     pub cancelled: u64,
+    /// Jobs that ended with [`Error::Aborted`](crate::Error::Aborted): their task was dropped, or
+    /// they could not start because the runtime is gone.
+    pub aborted: u64,
+    /// Attempts whose task was dropped before they ended (each also counts in `aborted`).
+    pub interrupted: u64,
 
     /// Gauge: queued at `Prefetch`.
     pub queued_prefetch: usize,
@@ -70,6 +76,7 @@ impl Stats {
 
 /// Where an in-flight job is, for [`InFlight`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum JobState {
     /// Waiting for a slot.
     Queued,
@@ -88,6 +95,7 @@ pub enum JobState {
 /// One in-flight job, from [`Scheduler::snapshot`](crate::Scheduler::snapshot): what a stall
 /// diagnosis needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct InFlight<K> {
     /// The key.
     pub key: K,

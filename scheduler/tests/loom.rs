@@ -1,5 +1,5 @@
 //! loom models of the per-key state machine: every interleaving (up to the preemption bound) of
-//! claim, join, promote, waiter drop, cancel and completion on one key.
+//! claim, join, promote, waiter drop, cancel, close, completion and a runtime that drops its tasks.
 //!
 //! Run with `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p fetch-scheduler --test loom --release`.
 //! Under `--cfg loom` the core's mutexes, read-write locks and atomics are loom's, so the models
@@ -40,7 +40,7 @@ fn scheduler(concurrency: usize, reserved: usize, probe: Arc<Probe>) -> S {
     Scheduler::builder()
         .concurrency(concurrency)
         .reserved_for_demand(reserved)
-        .build(LoomRuntime, move |key: &u8, _cx: &JobContext| {
+        .build(LoomRuntime, move |key: &u8, _cx: JobContext| {
             let probe = Arc::clone(&probe);
             let key = *key;
             async move {
@@ -70,12 +70,12 @@ fn check_counters(s: &S) {
     let st = s.stats();
     assert_eq!(
         st.queued_by_prefetch + st.queued_by_demand,
-        st.succeeded + st.failed + st.panicked + st.cancelled + st.in_flight() as u64,
+        st.succeeded + st.failed + st.panicked + st.aborted + st.cancelled + st.in_flight() as u64,
         "{st:?}"
     );
     assert_eq!(
         st.attempts,
-        st.succeeded + st.failed + st.panicked + st.retries + st.running() as u64,
+        st.succeeded + st.failed + st.panicked + st.interrupted + st.retries + st.running() as u64,
         "{st:?}"
     );
     assert_eq!(st.waiters, 0, "{st:?}");
@@ -168,19 +168,18 @@ fn close_vs_get() {
     });
 }
 
-/// Jobs started together are held by one worker and ended in one batch, while another thread
-/// demands one of them: every key is fetched once and every caller gets its value, whether the
-/// demand joins the job before, during or after its batch ends.
+/// A `get_all` of two keys races a `get` joining one of them while their tasks end them: every key
+/// is fetched once and every caller gets its value, whether the join comes before, during or after
+/// the job's end.
 #[test]
-fn batch_end_vs_join() {
+fn get_all_vs_join_vs_complete() {
     loom::model(|| {
         let probe = Arc::new(Probe::default());
-        // Three jobs started at once, on at most two workers: one worker holds two of them.
-        let s = scheduler(3, 0, Arc::clone(&probe));
+        let s = scheduler(2, 0, Arc::clone(&probe));
         let s2 = s.clone();
         let joiner = thread::spawn(move || loom::future::block_on(s2.get(2)));
         let mut values: Vec<(u8, u32)> = loom::future::block_on(async {
-            let mut all = s.get_all([1, 2, 3]);
+            let mut all = s.get_all([1, 2]);
             let mut out = Vec::new();
             while let Some((k, v)) = futures_lite::StreamExt::next(&mut all).await {
                 out.push((k, v.unwrap()));
@@ -188,14 +187,53 @@ fn batch_end_vs_join() {
             out
         });
         values.sort_unstable();
-        assert_eq!(values, vec![(1, 101), (2, 102), (3, 103)]);
+        assert_eq!(values, vec![(1, 101), (2, 102)]);
         assert_eq!(joiner.join().unwrap(), Ok(102));
         settle(&s);
         assert_eq!(
             probe.started.load(Ordering::SeqCst),
-            3,
+            2,
             "each key fetched once"
         );
+        check_counters(&s);
+    });
+}
+
+/// A runtime that is gone: it drops every task it is given without running it.
+struct GoneRuntime;
+
+impl Runtime for GoneRuntime {
+    fn spawn(&self, task: BoxFuture<'static, ()>) {
+        drop(task);
+    }
+    fn sleep(&self, _: Duration) -> BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
+}
+
+/// On a runtime that drops its tasks, a get and a prefetch racing on one key and a get of another
+/// all end: the waiters get `Aborted`, nothing stays in flight, and a later get is answered at once.
+#[test]
+fn runtime_gone_vs_join() {
+    loom::model(|| {
+        let s: S = Scheduler::builder()
+            .concurrency(1)
+            .reserved_for_demand(0)
+            .build(GoneRuntime, |key: &u8, _cx: JobContext| {
+                let key = *key;
+                async move { Ok(u32::from(key)) }
+            })
+            .unwrap();
+        let s2 = s.clone();
+        let other = thread::spawn(move || {
+            s2.prefetch(1);
+            loom::future::block_on(s2.get(2))
+        });
+        let first = loom::future::block_on(s.get(1));
+        assert_eq!(first, Err(Error::Aborted));
+        assert_eq!(other.join().unwrap(), Err(Error::Aborted));
+        assert_eq!(s.stats().in_flight(), 0);
+        assert_eq!(loom::future::block_on(s.get(3)), Err(Error::Aborted));
         check_counters(&s);
     });
 }

@@ -1,5 +1,6 @@
 //! Property test: random sequences of prefetch / get / waiter drop / cancel / completion (success,
-//! transient and permanent failure, panic) / close / forget, run against the real scheduler on a
+//! transient and permanent failure, panic) / close / forget, and in some cases the executor shutting
+//! down (dropping every task, refusing new ones), run against the real scheduler on a
 //! deterministic hand-cranked executor, and checked step by step against a plain reference model.
 //!
 //! Checked after every step: the set of in-flight keys with their state and class, the gauges,
@@ -11,6 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -31,11 +33,17 @@ const RESERVED: usize = 1;
 #[derive(Clone, Default)]
 struct Manual {
     spawned: Arc<Mutex<Vec<BoxFuture<'static, ()>>>>,
+    /// Shut down: every task given to it is dropped unpolled.
+    gone: Arc<AtomicBool>,
 }
 
 impl Runtime for Manual {
     fn spawn(&self, task: BoxFuture<'static, ()>) {
-        self.spawned.lock().unwrap().push(task);
+        if self.gone.load(Ordering::SeqCst) {
+            drop(task);
+        } else {
+            self.spawned.lock().unwrap().push(task);
+        }
     }
     fn sleep(&self, _: Duration) -> BoxFuture<'static, ()> {
         Box::pin(async {})
@@ -130,6 +138,8 @@ struct Model {
     jobs: BTreeMap<u8, MJob>,
     done: BTreeMap<u8, Answer>,
     closed: bool,
+    /// The executor shut down: no job ever starts again.
+    gone: bool,
     seq: u64,
     /// Waiter → its answer once it has one.
     answers: BTreeMap<usize, Option<Answer>>,
@@ -183,6 +193,9 @@ impl Model {
         if self.closed {
             return Prefetched::Closed;
         }
+        if self.gone {
+            return Prefetched::Queued; // and fails at once: nothing can run it
+        }
         let seq = self.next_seq();
         self.jobs.insert(
             k,
@@ -211,6 +224,9 @@ impl Model {
             job.waiters.insert(w);
         } else if self.closed {
             self.answers.insert(w, Some(Err(Error::Closed)));
+            return;
+        } else if self.gone {
+            self.answers.insert(w, Some(Err(Error::Aborted)));
             return;
         } else {
             let seq = self.next_seq();
@@ -280,6 +296,16 @@ impl Model {
         self.dispatch();
     }
 
+    /// The executor drops every task: every job fails its waiters with `Aborted`.
+    fn shutdown(&mut self) {
+        self.gone = true;
+        for (_, job) in std::mem::take(&mut self.jobs) {
+            for w in job.waiters {
+                self.answers.insert(w, Some(Err(Error::Aborted)));
+            }
+        }
+    }
+
     fn close(&mut self) {
         self.closed = true;
         self.jobs.retain(|_, j| j.running || !j.waiters.is_empty());
@@ -320,7 +346,7 @@ impl Harness {
                     ErrorClass::Transient
                 }
             })
-            .build(runtime.clone(), move |k: &u8, _cx: &JobContext| {
+            .build(runtime.clone(), move |k: &u8, _cx: JobContext| {
                 let key = *k;
                 let mut gates = g.lock().unwrap();
                 gates.starts += 1;
@@ -353,6 +379,15 @@ impl Harness {
             batches: Vec::new(),
             answered: BTreeMap::new(),
         }
+    }
+
+    /// Shuts the executor down: refuses new tasks, drops every task it holds.
+    fn shutdown(&mut self) {
+        self.runtime.gone.store(true, Ordering::SeqCst);
+        let spawned: Vec<_> = self.runtime.spawned.lock().unwrap().drain(..).collect();
+        drop(spawned);
+        drop(std::mem::take(&mut self.tasks));
+        self.gates.lock().unwrap().open.clear();
     }
 
     /// Polls every task until nothing moves.
@@ -493,13 +528,13 @@ fn check(h: &Harness, model: &Model) -> Result<(), TestCaseError> {
     prop_assert!(st.running() <= CONCURRENCY);
     prop_assert_eq!(
         st.queued_by_prefetch + st.queued_by_demand,
-        st.succeeded + st.failed + st.panicked + st.cancelled + st.in_flight() as u64,
+        st.succeeded + st.failed + st.panicked + st.aborted + st.cancelled + st.in_flight() as u64,
         "{:?}",
         st
     );
     prop_assert_eq!(
         st.attempts,
-        st.succeeded + st.failed + st.panicked + st.retries + st.running() as u64
+        st.succeeded + st.failed + st.panicked + st.interrupted + st.retries + st.running() as u64
     );
     prop_assert_eq!(st.kept, model.done.len());
     Ok(())
@@ -523,12 +558,21 @@ proptest! {
     ))]
 
     #[test]
-    fn scheduler_matches_reference_model(ops in proptest::collection::vec(op(), 1..60)) {
+    fn scheduler_matches_reference_model(
+        ops in proptest::collection::vec(op(), 1..60),
+        shutdown_at in proptest::option::weighted(0.25, 0..60usize),
+    ) {
         quiet_expected_panics();
         let mut h = Harness::new();
         let mut model = Model::default();
         let mut next_waiter = 0usize;
-        for op in ops {
+        for (i, op) in ops.into_iter().enumerate() {
+            if shutdown_at == Some(i) {
+                h.shutdown();
+                model.shutdown();
+                h.run();
+                check(&h, &model)?;
+            }
             match op {
                 Op::Prefetch(k) => {
                     let got = h.scheduler.prefetch(k);

@@ -89,10 +89,10 @@ impl Gates {
     }
     fn fetcher(
         &self,
-    ) -> impl Fn(&u32, &JobContext) -> BoxFuture<'static, Result<u32, String>> + Send + Sync + 'static
+    ) -> impl Fn(&u32, JobContext) -> BoxFuture<'static, Result<u32, String>> + Send + Sync + 'static
     {
         let gates = self.clone();
-        move |key: &u32, cx: &JobContext| {
+        move |key: &u32, cx: JobContext| {
             let rx = gates.pair(*key);
             gates
                 .inner
@@ -116,7 +116,7 @@ fn prefetch_then_get_fetches_once() {
     let c = calls.clone();
     let s: Scheduler<u32, u32, String> = Scheduler::builder()
         .concurrency(4)
-        .build(Smol, move |k: &u32, _cx: &JobContext| {
+        .build(Smol, move |k: &u32, _cx: JobContext| {
             c.fetch_add(1, Ordering::SeqCst);
             let k = *k;
             async move {
@@ -193,6 +193,56 @@ fn hints_order_a_class_and_fifo_breaks_ties() {
         // hint-then-FIFO because each one was at the head when its predecessor finished.
         assert_eq!(gates.started(), vec![100, 2, 1, 3, 4]);
     });
+}
+
+/// `get_all` items carry hints; a promoted prefetch keeps the highest hint of all its interests
+/// (here the prefetch's size, though the demand gives none).
+#[test]
+fn get_all_hints_order_demands_and_a_promotion_keeps_the_prefetch_hint() {
+    let gates = Gates::default();
+    let s = gates.scheduler(1, 0);
+    timed(async {
+        let blocker = s.get(100); // takes the one slot
+        s.prefetch_with_hint(4, 7);
+        let mut all = s.get_all([(1, 1), (2, 5), (3, 3), (4, 0)]);
+        let priority_of = |key| {
+            s.snapshot()
+                .into_iter()
+                .find(|j| j.key == key)
+                .unwrap()
+                .priority
+        };
+        assert_eq!(priority_of(4), Priority::demand(7));
+        settle().await;
+        assert_eq!(gates.started(), vec![100]);
+        gates.open(100, Ok(100));
+        assert_eq!(blocker.await, Ok(100));
+        for key in [4, 2, 3, 1] {
+            settle().await;
+            assert_eq!(gates.started().last(), Some(&key), "{:?}", gates.started());
+            gates.open(key, Ok(key));
+            assert_eq!(all.next().await, Some((key, Ok(key))));
+        }
+        assert_eq!(all.next().await, None);
+    });
+}
+
+/// `peek`, `cancel`, `forget` and `get_blocking` take a borrowed form of the key.
+#[test]
+fn borrowed_keys() {
+    let s: Scheduler<String, usize, String> = Scheduler::builder()
+        .concurrency(1)
+        .reserved_for_demand(0)
+        .build(Smol, |key: &String, _cx: JobContext| {
+            let len = key.len();
+            async move { Ok(len) }
+        })
+        .unwrap();
+    assert_eq!(s.get_blocking("four"), Ok(4));
+    assert_eq!(s.peek("four"), Some(4));
+    assert!(s.forget("four"));
+    assert_eq!(s.peek("four"), None);
+    assert!(!s.cancel("four"), "nothing queued");
 }
 
 #[test]
@@ -429,7 +479,7 @@ fn a_panicking_fetcher_fails_its_waiters_and_frees_its_slot() {
     let c = Arc::clone(&calls);
     let s: Scheduler<u32, u32, String> = Scheduler::builder()
         .concurrency(1)
-        .build(Smol, move |key: &u32, _cx: &JobContext| {
+        .build(Smol, move |key: &u32, _cx: JobContext| {
             *c.lock().unwrap() += 1;
             if *key == 1 {
                 panic!("fetch() itself panicked");
@@ -487,13 +537,13 @@ fn a_fetch_future_that_panics_when_dropped_fails_its_attempt_only() {
     let s: Scheduler<u32, u32, String> = Scheduler::builder()
         .concurrency(8)
         .reserved_for_demand(0)
-        .build(Smol, move |key: &u32, _cx: &JobContext| ReadyThenDrop {
+        .build(Smol, move |key: &u32, _cx: JobContext| ReadyThenDrop {
             value: *key,
             panics: *key == 5,
         })
         .unwrap();
     timed(async {
-        // Started together, so one worker holds several of them next to the panicking one.
+        // Started together, next to the panicking one.
         let mut answers: Vec<_> = s.get_all(0..8).collect().await;
         answers.sort_by_key(|(k, _)| *k);
         for (k, answer) in answers {
@@ -512,9 +562,9 @@ fn a_fetch_future_that_panics_when_dropped_fails_its_attempt_only() {
     });
 }
 
-/// Fetchers may await other keys of the same scheduler: a key that finished moments ago on the same
-/// worker (its job not ended yet), one that the same worker holds but has not started, and a
-/// `get_all` of several. Nothing waits forever.
+/// Fetchers may await other keys of the same scheduler while slots are left for them: a key that
+/// finished moments ago, one started with them but not run yet, and a `get_all` of several.
+/// Nothing waits forever.
 #[test]
 fn a_fetcher_may_await_other_keys_of_its_scheduler() {
     let cell: Arc<std::sync::OnceLock<Scheduler<u32, u32, String>>> = Arc::default();
@@ -522,7 +572,7 @@ fn a_fetcher_may_await_other_keys_of_its_scheduler() {
     let s: Scheduler<u32, u32, String> = Scheduler::builder()
         .concurrency(32)
         .reserved_for_demand(0)
-        .build(Smol, move |key: &u32, _cx: &JobContext| {
+        .build(Smol, move |key: &u32, _cx: JobContext| {
             let (key, cell) = (*key, Arc::clone(&inner));
             async move {
                 let s = cell.get().expect("set before any get").clone();
@@ -531,7 +581,7 @@ fn a_fetcher_may_await_other_keys_of_its_scheduler() {
                     async move { s.get(k).await.map_err(|e| e.to_string()) }
                 };
                 match key {
-                    16 => Ok(got(30).await? + 1),           // held, not started yet
+                    16 => Ok(got(30).await? + 1),           // started with it, not run yet
                     17..=29 => Ok(got(key - 1).await? + 1), // finished just before
                     31 => {
                         let all: Vec<_> = s.get_all([17, 18, 19]).collect().await;
@@ -620,12 +670,12 @@ fn peek_and_get_blocking_work_from_plain_threads() {
     let s = gates.scheduler(2, 1);
     s.prefetch(1);
     let s2 = s.clone();
-    let blocked = std::thread::spawn(move || s2.get_blocking(1));
+    let blocked = std::thread::spawn(move || s2.get_blocking(&1));
     assert_eq!(s.peek(&1), None);
     gates.open(1, Ok(11));
     assert_eq!(blocked.join().unwrap(), Ok(11));
     assert_eq!(s.peek(&1), Some(11));
-    assert_eq!(s.get_blocking(1), Ok(11), "a kept value needs no runtime");
+    assert_eq!(s.get_blocking(&1), Ok(11), "a kept value needs no runtime");
 }
 
 #[test]
@@ -650,7 +700,7 @@ fn progress_shows_in_snapshot_and_events() {
     let (tx, rx) = smol::channel::unbounded::<()>();
     let s: Scheduler<u32, u32, String> = Scheduler::builder()
         .concurrency(1)
-        .build(Smol, move |key: &u32, cx: &JobContext| {
+        .build(Smol, move |key: &u32, cx: JobContext| {
             let (key, cx, rx) = (*key, cx.clone(), rx.clone());
             async move {
                 cx.progress(512, Some(1024));

@@ -29,8 +29,8 @@ use std::thread;
 use std::time::Duration;
 
 use fetch_scheduler::{
-    BoxFuture, ErrorClass, Event, EventKind, Events, Fetch, JobContext, Priority, RetryPolicy,
-    Runtime, Scheduler, Stats,
+    BoxFuture, ErrorClass, Event, EventKind, Events, FailCause, Fetch, JobContext, Priority,
+    RetryPolicy, Runtime, Scheduler, Stats,
 };
 use fetch_scheduler_smol::SmolRuntime;
 use fetch_scheduler_tokio::TokioRuntime;
@@ -627,7 +627,7 @@ where
             (
                 Backend::Smol { stop, threads },
                 Spawner::Smol(Arc::clone(&executor)),
-                AnyRuntime::Smol(SmolRuntime::new(executor)),
+                AnyRuntime::Smol(SmolRuntime::new(&executor)),
             )
         }
     };
@@ -1082,7 +1082,7 @@ impl Fetch<Key, Value, FetchError> for Fake {
     fn fetch(
         &self,
         key: &Key,
-        cx: &JobContext,
+        cx: JobContext,
     ) -> impl Future<Output = Result<Value, FetchError>> + Send + 'static {
         self.attempt_future(*key, cx.attempt(), Some(cx.clone()))
     }
@@ -1103,6 +1103,7 @@ pub fn check_answer(
         Err(Error::Failed(e)) => e.key == key && e.attempt >= 1,
         Err(Error::Panicked(msg)) => msg.contains(&format!("key {key} ")),
         Err(Error::Closed) => closed_ok,
+        Err(_) => false,
     };
     if ok {
         Ok(())
@@ -1112,20 +1113,22 @@ pub fn check_answer(
 }
 
 /// Checks the identities documented on [`Stats`]:
-/// `queued_by_prefetch + queued_by_demand == succeeded + failed + panicked + cancelled + in_flight()`
-/// and `attempts == succeeded + failed + panicked + retries + running()`.
+/// `queued_by_prefetch + queued_by_demand == succeeded + failed + panicked + aborted + cancelled + in_flight()`
+/// and `attempts == succeeded + failed + panicked + interrupted + retries + running()`.
 pub fn check_stats(s: &Stats) -> Result<(), String> {
     let created = s.queued_by_prefetch + s.queued_by_demand;
-    let ended = s.succeeded + s.failed + s.panicked + s.cancelled + s.in_flight() as u64;
+    let ended =
+        s.succeeded + s.failed + s.panicked + s.aborted + s.cancelled + s.in_flight() as u64;
     if created != ended {
         return Err(format!(
             "jobs created ({created}) != ended + in flight ({ended}): {s:?}"
         ));
     }
-    let attempts = s.succeeded + s.failed + s.panicked + s.retries + s.running() as u64;
+    let attempts =
+        s.succeeded + s.failed + s.panicked + s.interrupted + s.retries + s.running() as u64;
     if s.attempts != attempts {
         return Err(format!(
-            "attempts ({}) != succeeded + failed + panicked + retries + running ({attempts}): {s:?}",
+            "attempts ({}) != succeeded + failed + panicked + interrupted + retries + running ({attempts}): {s:?}",
             s.attempts
         ));
     }
@@ -1263,7 +1266,7 @@ pub fn kinds_of(events: &[Event<Key>], key: Key) -> Vec<EventKind> {
 /// Checks that each counted happening produced exactly one event: the events of a subscription
 /// taken before the first request, counted by kind, equal the counters of [`Stats`].
 pub fn check_events_match_stats(events: &[Event<Key>], s: &Stats) -> Result<(), String> {
-    let mut n = [0u64; 10];
+    let mut n = [0u64; 11];
     for e in events {
         let i = match e.kind {
             EventKind::Queued(_) => 0,
@@ -1273,12 +1276,15 @@ pub fn check_events_match_stats(events: &[Event<Key>], s: &Stats) -> Result<(), 
             EventKind::Started { .. } => 4,
             EventKind::Retrying { .. } => 5,
             EventKind::Succeeded { .. } => 6,
-            EventKind::Failed {
-                panicked: false, ..
-            } => 7,
-            EventKind::Failed { panicked: true, .. } => 8,
+            EventKind::Failed { cause, .. } => match cause {
+                FailCause::Permanent | FailCause::Transient => 7,
+                FailCause::Panicked => 8,
+                FailCause::Aborted => 10,
+                _ => return Err(format!("a failure of an unknown cause: {e:?}")),
+            },
             EventKind::Cancelled => 9,
             EventKind::Progress { .. } => continue,
+            _ => return Err(format!("an event of an unknown kind: {e:?}")),
         };
         n[i] += 1;
     }
@@ -1293,6 +1299,7 @@ pub fn check_events_match_stats(events: &[Event<Key>], s: &Stats) -> Result<(), 
         ("Failed", s.failed),
         ("Failed(panicked)", s.panicked),
         ("Cancelled", s.cancelled),
+        ("Failed(aborted)", s.aborted),
     ];
     let wrong: Vec<String> = expected
         .iter()

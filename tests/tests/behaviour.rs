@@ -1,4 +1,4 @@
-//! The behaviour suite: each behaviour of the contract (DESIGN.md §2) written once as an
+//! The behaviour suite: each behaviour of the contract written once as an
 //! `async fn(Ctx)` and run under tokio multi-thread, tokio current-thread and smol (three threads)
 //! by `for_each_executor!` at the bottom.
 //!
@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fetch_scheduler::{
-    Class, Error, ErrorClass, EventKind, JobState, Prefetched, Priority, RetryPolicy, Scheduler,
+    Class, Error, ErrorClass, EventKind, FailCause, JobState, Prefetched, Priority, RetryPolicy,
+    Scheduler,
 };
 use fetch_scheduler_tests::{
     Ctx, Fake, FetchError, Key, Recorder, Step, TestScheduler, assert_events_match_stats,
@@ -44,7 +45,7 @@ async fn single_flight(ctx: Ctx) {
     let threads: Vec<_> = (0..2)
         .map(|_| {
             let s = s.clone();
-            ctx.thread(move || s.get_blocking(1))
+            ctx.thread(move || s.get_blocking(&1))
         })
         .collect();
     ctx.eventually("10 waiters on key 1", || s.stats().waiters == 10)
@@ -293,7 +294,8 @@ async fn demotion(ctx: Ctx) {
             EventKind::Promoted(Priority::demand(9)),
             EventKind::Demoted(Priority::prefetch(5)),
             EventKind::Started { attempt: 1 },
-            EventKind::Promoted(D0),
+            // A demand with no hint keeps the prefetch's hint: the highest of all interests.
+            EventKind::Promoted(Priority::demand(5)),
             EventKind::Demoted(Priority::prefetch(5)),
             EventKind::Succeeded { attempt: 1 },
         ]
@@ -546,7 +548,7 @@ async fn shared_errors(ctx: Ctx) {
     let waits: Vec<_> = (0..3).map(|_| s.get(1)).collect();
     let thread = {
         let s = s.clone();
-        ctx.thread(move || s.get_blocking(1))
+        ctx.thread(move || s.get_blocking(&1))
     };
     ctx.eventually("four waiters", || s.stats().waiters == 4)
         .await;
@@ -641,8 +643,7 @@ async fn permanent_errors_kept(ctx: Ctx) {
             EventKind::Joined(D0),
             EventKind::Failed {
                 attempt: 1,
-                permanent: true,
-                panicked: false
+                cause: FailCause::Permanent
             },
         ]
     );
@@ -708,8 +709,7 @@ async fn panics(ctx: Ctx) {
             EventKind::Started { attempt: 1 },
             EventKind::Failed {
                 attempt: 1,
-                permanent: false,
-                panicked: true
+                cause: FailCause::Panicked
             },
         ]
     );
@@ -875,7 +875,7 @@ async fn peek_from_plain_thread(ctx: Ctx) {
     };
     let blocking = {
         let s = s.clone();
-        ctx.thread(move || s.get_blocking(50))
+        ctx.thread(move || s.get_blocking(&50))
     };
     for k in 0..20 {
         fake.release(k);
@@ -889,7 +889,7 @@ async fn peek_from_plain_thread(ctx: Ctx) {
     );
     let kept = {
         let s = s.clone();
-        ctx.thread(move || s.get_blocking(3))
+        ctx.thread(move || s.get_blocking(&3))
     };
     assert_eq!(
         ctx.within("get_blocking of a kept key", kept)
@@ -1081,20 +1081,16 @@ async fn events_once_per_happening(ctx: Ctx) {
             EventKind::Succeeded { attempt: 2 },
         ]
     );
-    let failed = |permanent, panicked| EventKind::Failed {
-        attempt: 1,
-        permanent,
-        panicked,
-    };
+    let failed = |cause| EventKind::Failed { attempt: 1, cause };
     let started = EventKind::Started { attempt: 1 };
     let queued = EventKind::Queued(D0);
     assert_eq!(
         rec.kinds(3),
-        vec![queued.clone(), started.clone(), failed(false, true)]
+        vec![queued.clone(), started.clone(), failed(FailCause::Panicked)]
     );
     assert_eq!(
         rec.kinds(4),
-        vec![queued.clone(), started, failed(true, false)]
+        vec![queued.clone(), started, failed(FailCause::Permanent)]
     );
     assert_eq!(
         rec.kinds(5),
@@ -1252,9 +1248,9 @@ for_each_executor!(
     stats_add_up,
 );
 
-/// The adapters' other constructors: `TokioRuntime::current()` inside a runtime,
-/// `SmolRuntime::global()`, and a tokio runtime without a time driver (backoff falls back to the
-/// blocking pool instead of panicking).
+/// The adapters' other constructors: `TokioRuntime::current()` inside a runtime, a smol executor
+/// driven by a thread of its own, and a tokio runtime without a time driver (backoff falls back to
+/// the blocking pool instead of panicking).
 mod adapters {
     use std::time::Duration;
 
@@ -1303,7 +1299,7 @@ mod adapters {
         fake.script(1, [Step::Fail]);
         let s = scheduler(TokioRuntime::new(rt.handle().clone()), &fake);
         let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || tx.send(s.get_blocking(1)));
+        std::thread::spawn(move || tx.send(s.get_blocking(&1)));
         let got = rx
             .recv_timeout(Duration::from_secs(10))
             .expect("retried without a time driver, no hang");
@@ -1315,10 +1311,16 @@ mod adapters {
     }
 
     #[test]
-    fn smol_global_executor() {
+    fn smol_executor_on_its_own_thread() {
+        let executor = std::sync::Arc::new(smol::Executor::new());
+        let (stop, stopped) = smol::channel::bounded::<()>(1);
+        let driver = {
+            let executor = std::sync::Arc::clone(&executor);
+            std::thread::spawn(move || smol::block_on(executor.run(stopped.recv())))
+        };
         let fake = Fake::new();
         fake.script(1, [Step::Fail]);
-        let s = scheduler(SmolRuntime::global(), &fake);
+        let s = scheduler(SmolRuntime::new(&executor), &fake);
         s.prefetch(2);
         let got = smol::block_on(async {
             let timeout = async {
@@ -1328,6 +1330,8 @@ mod adapters {
             futures_lite::FutureExt::or(async { Some(s.get(1).await) }, timeout).await
         });
         assert_eq!(got.expect("no hang").unwrap(), value_of(1, 2));
-        assert_eq!(s.get_blocking(2).unwrap(), value_of(2, 1));
+        assert_eq!(s.get_blocking(&2).unwrap(), value_of(2, 1));
+        drop(stop);
+        driver.join().unwrap().expect_err("the stop channel closed");
     }
 }

@@ -8,7 +8,7 @@
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use fetch_scheduler::{Error, EventKind, Prefetched, RetryPolicy, Scheduler};
+use fetch_scheduler::{Error, EventKind, FailCause, Prefetched, RetryPolicy, Scheduler};
 use fetch_scheduler_tests::{
     Ctx, Fake, Key, ManualTimers, Recorder, Step, TestScheduler, assert_settled, build,
     build_with_retry, check_capacity, classify, close_and_settle, for_each_executor, settled,
@@ -71,7 +71,7 @@ async fn fetcher_error(ctx: Ctx) {
     let mut stream = s.get_all([1, 2]);
     let thread = {
         let s = s.clone();
-        ctx.thread(move || s.get_blocking(3))
+        ctx.thread(move || s.get_blocking(&3))
     };
     ctx.eventually("four waiters", || s.stats().waiters == 4)
         .await;
@@ -291,7 +291,7 @@ async fn cancel_during_promotion(ctx: Ctx) {
             let (s, b) = (s.clone(), Arc::clone(&barrier));
             ctx.thread(move || {
                 b.wait();
-                s.get_blocking(k)
+                s.get_blocking(&k)
             })
         };
         let canceller = {
@@ -362,7 +362,7 @@ async fn close_with_queued_and_running(ctx: Ctx) {
     let w4 = s.get(4);
     let blocking5 = {
         let s = s.clone();
-        ctx.thread(move || s.get_blocking(5))
+        ctx.thread(move || s.get_blocking(&5))
     };
     s.prefetch(6);
     s.prefetch(7);
@@ -415,8 +415,7 @@ async fn close_with_queued_and_running(ctx: Ctx) {
         rec.kinds(2).last(),
         Some(&EventKind::Failed {
             attempt: 1,
-            permanent: false,
-            panicked: false
+            cause: FailCause::Transient
         })
     );
     assert_eq!(

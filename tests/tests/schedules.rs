@@ -2,7 +2,7 @@
 //! each).
 //!
 //! The scheduler runs on a [`Runtime`] whose `spawn` is `shuttle::future::spawn` and whose `sleep`
-//! yields, so shuttle decides the order of every task step: callers, the scheduler's workers and
+//! yields, so shuttle decides the order of every task step: callers, the scheduler's job tasks and
 //! backoff timers. The core's `std` mutex is never held across an await or user code, so shuttle
 //! explores the interleavings between whole scheduler operations. In every schedule:
 //!
@@ -14,7 +14,7 @@
 
 use std::time::Duration;
 
-use fetch_scheduler::{BoxFuture, Prefetched, RetryPolicy, Runtime, Scheduler};
+use fetch_scheduler::{BoxFuture, Error, Prefetched, RetryPolicy, Runtime, Scheduler};
 use fetch_scheduler_tests::{
     Fake, Key, Step, TestScheduler, check_answer, check_capacity, check_events_match_stats,
     check_settled, check_stats, classify, collect_events, quiet_scripted_panics,
@@ -300,6 +300,112 @@ fn close_races_requests() {
             future::block_on(async move {
                 join_all(tasks).await;
                 h.finish(&events).await;
+            });
+        },
+        iterations(),
+    );
+}
+
+/// A runtime under shuttle that can shut down: from then on it drops every task it holds (at the
+/// task's next step) and every task it is given.
+#[derive(Clone, Default)]
+struct Stoppable {
+    /// Whether it shut down, and the tasks it runs; one lock, so no task slips past a shutdown.
+    state: std::sync::Arc<std::sync::Mutex<(bool, Vec<futures_util::future::AbortHandle>)>>,
+}
+
+impl Stoppable {
+    fn shut_down(&self) {
+        let mut state = self.state.lock().unwrap();
+        state.0 = true;
+        for task in state.1.drain(..) {
+            task.abort();
+        }
+    }
+}
+
+impl Runtime for Stoppable {
+    fn spawn(&self, task: BoxFuture<'static, ()>) {
+        let mut state = self.state.lock().unwrap();
+        if state.0 {
+            drop(state);
+            drop(task);
+            return;
+        }
+        let (handle, registration) = futures_util::future::AbortHandle::new_pair();
+        state.1.push(handle);
+        drop(state);
+        let task = futures_util::future::Abortable::new(task, registration);
+        drop(future::spawn(async move {
+            let _ = task.await;
+        }));
+    }
+
+    fn sleep(&self, _duration: Duration) -> BoxFuture<'static, ()> {
+        ShuttleRuntime.sleep(_duration)
+    }
+}
+
+/// The runtime shuts down while requests, a `get_all` and jobs are in flight: every waiter ends,
+/// with its value or `Aborted`; nothing stays in flight; a later request is answered at once.
+#[test]
+fn runtime_shutdown_races_requests() {
+    shuttle::check_random(
+        || {
+            quiet_scripted_panics();
+            let fake = Fake::new();
+            fake.yields(1);
+            let runtime = Stoppable::default();
+            let s: TestScheduler = Scheduler::builder()
+                .concurrency(2)
+                .reserved_for_demand(1)
+                .retry(RetryPolicy::never())
+                .classify(classify)
+                .build(runtime.clone(), fake.clone())
+                .unwrap();
+            let events = s.events();
+            let fits = |key: Key, answer: &Result<_, Error<_>>| {
+                if !matches!(answer, Err(Error::Aborted)) {
+                    check_answer(key, answer, false).unwrap();
+                }
+            };
+            let tasks = vec![
+                spawn({
+                    let s = s.clone();
+                    async move {
+                        s.prefetch(0);
+                        s.prefetch(1);
+                        fits(1, &s.get(1).await);
+                        fits(2, &s.get(2).await);
+                    }
+                }),
+                spawn({
+                    let s = s.clone();
+                    async move {
+                        fits(3, &s.get(3).await);
+                        let mut all = s.get_all([0, 2]);
+                        while let Some((key, answer)) = all.next().await {
+                            fits(key, &answer);
+                        }
+                    }
+                }),
+                spawn(async move {
+                    future::yield_now().await;
+                    runtime.shut_down();
+                }),
+            ];
+            future::block_on(async move {
+                join_all(tasks).await;
+                s.drain().await;
+                assert_eq!(s.get(5).await, Err(Error::Aborted), "the runtime is gone");
+                let st = s.stats();
+                if let Err(e) = check_settled(&st)
+                    .and_then(|()| check_events_match_stats(&collect_events(&events), &st))
+                {
+                    panic!("{e}");
+                }
+                assert!(fake.overlaps().is_empty(), "a key ran twice at once");
+                assert!(fake.total_calls() <= st.attempts);
             });
         },
         iterations(),

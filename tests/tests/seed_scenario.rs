@@ -102,9 +102,9 @@ impl Store {
 fn fetcher(
     fake: Fake,
     store: Store,
-) -> impl Fn(&Key, &JobContext) -> BoxFuture<'static, Result<Value, FetchError>> + Send + Sync + 'static
+) -> impl Fn(&Key, JobContext) -> BoxFuture<'static, Result<Value, FetchError>> + Send + Sync + 'static
 {
-    move |key: &Key, cx: &JobContext| {
+    move |key: &Key, cx: JobContext| {
         let key = *key;
         let download = fake.fetch(&key, cx);
         let store = store.clone();

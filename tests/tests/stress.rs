@@ -126,7 +126,7 @@ fn thread_worker(s: TestScheduler, seed: u64, ops: Arc<AtomicU64>) {
             60..70 => {
                 s.forget(&k);
             }
-            70..85 => answer(k, &s.get_blocking(k)),
+            70..85 => answer(k, &s.get_blocking(&k)),
             _ => check(&s),
         }
         ops.fetch_add(1, Ordering::Relaxed);

@@ -1,59 +1,59 @@
-//! Run [`fetch-scheduler`](fetch_scheduler) on smol: a given [`smol::Executor`], or smol's global
-//! one.
+//! Run [`fetch-scheduler`](fetch_scheduler) on a smol executor ([`async_executor::Executor`]),
+//! with `async-io`'s timer for retry backoff.
 //!
 //! ```
 //! use std::sync::Arc;
+//! use async_executor::Executor;
 //! use fetch_scheduler::{JobContext, Scheduler};
 //! use fetch_scheduler_smol::SmolRuntime;
 //!
+//! let executor = Arc::new(Executor::new());
 //! let scheduler: Scheduler<String, Arc<str>, std::io::Error> = Scheduler::builder()
 //!     .concurrency(8)
-//!     .build(SmolRuntime::global(), |key: &String, _cx: &JobContext| {
+//!     .build(SmolRuntime::new(&executor), |key: &String, _cx: JobContext| {
 //!         let key = key.clone();
 //!         async move { Ok(Arc::from(key.to_uppercase())) }
 //!     })
 //!     .unwrap();
 //! scheduler.prefetch("left-pad".to_string());
-//! let value = smol::block_on(scheduler.get("left-pad".to_string())).unwrap();
+//! // The executor runs the jobs while this thread waits for the answer.
+//! let value = async_io::block_on(executor.run(scheduler.get("left-pad".to_string()))).unwrap();
 //! assert_eq!(&*value, "LEFT-PAD");
 //! ```
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use async_executor::Executor;
+use async_io::Timer;
 use fetch_scheduler::{BoxFuture, Runtime};
-use smol::{Executor, Timer};
 
 /// A [`Runtime`] that spawns jobs on a smol executor and sleeps with `async-io`'s timer.
 ///
-/// With [`SmolRuntime::new`] the executor must be driven (`executor.run(..)` on one or more
-/// threads) while the scheduler has work; jobs spawned on an executor nobody runs never start.
-/// [`SmolRuntime::global`] needs nothing: smol's global executor runs on its own threads.
+/// The executor must be driven (`executor.run(..)` on one or more threads) while the scheduler
+/// has work: jobs spawned on an executor nobody runs never start. The scheduler does not keep the
+/// executor alive (like a tokio `Handle`, it holds a weak reference): once the executor is
+/// dropped, jobs in flight and every job that would start later fail with
+/// [`Error::Aborted`](fetch_scheduler::Error::Aborted) instead of waiting forever.
 #[derive(Clone, Debug)]
 pub struct SmolRuntime {
-    executor: Option<Arc<Executor<'static>>>,
+    executor: Weak<Executor<'static>>,
 }
 
 impl SmolRuntime {
-    /// Spawns on `executor`; the caller drives it.
-    pub fn new(executor: Arc<Executor<'static>>) -> Self {
+    /// Spawns on `executor`; the caller keeps it alive and drives it.
+    pub fn new(executor: &Arc<Executor<'static>>) -> Self {
         SmolRuntime {
-            executor: Some(executor),
+            executor: Arc::downgrade(executor),
         }
-    }
-
-    /// Spawns on smol's global executor (`smol::spawn`), which runs on background threads
-    /// (`SMOL_THREADS`, default 1).
-    pub fn global() -> Self {
-        SmolRuntime { executor: None }
     }
 }
 
 impl Runtime for SmolRuntime {
     fn spawn(&self, task: BoxFuture<'static, ()>) {
-        match &self.executor {
-            Some(executor) => executor.spawn(task).detach(),
-            None => smol::spawn(task).detach(),
+        // An executor that is gone drops the task unpolled, which tells the scheduler so.
+        if let Some(executor) = self.executor.upgrade() {
+            executor.spawn(task).detach();
         }
     }
 

@@ -9,7 +9,7 @@
 //! async fn main() {
 //!     let scheduler: Scheduler<String, Arc<str>, std::io::Error> = Scheduler::builder()
 //!         .concurrency(8)
-//!         .build(TokioRuntime::current(), |key: &String, _cx: &JobContext| {
+//!         .build(TokioRuntime::current(), |key: &String, _cx: JobContext| {
 //!             let key = key.clone();
 //!             async move { Ok(Arc::from(key.to_uppercase())) }
 //!         })
@@ -21,18 +21,21 @@
 //! ```
 
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use fetch_scheduler::{BoxFuture, Runtime};
 use tokio::runtime::Handle;
 
 /// A [`Runtime`] that spawns jobs on a tokio runtime and sleeps with tokio's timer.
 ///
-/// Retry backoff uses tokio's timer when the runtime has one (`enable_time` / `enable_all`). On a
-/// runtime without it, the first backoff lets tokio print its "timers are disabled" message once,
-/// and every backoff sleeps on the blocking pool instead of failing the job. Keep the
-/// runtime alive while the scheduler has work: a runtime shut down with jobs in flight drops their
-/// tasks, and their waiters then wait forever.
+/// Retry backoff uses tokio's timer when the runtime has one (`enable_time` / `enable_all`). The
+/// first backoff finds out by sleeping in a task of its own: on a runtime built without the time
+/// driver that task fails (tokio prints its "timers are disabled" panic message once), and every
+/// backoff from then on sleeps on the blocking pool instead of failing the job.
+///
+/// The scheduler does not keep the runtime alive (it holds a [`Handle`]): when the runtime shuts
+/// down with jobs in flight, their tasks are dropped and their waiters get
+/// [`Error::Aborted`](fetch_scheduler::Error::Aborted), as does every job that would start later.
 #[derive(Clone, Debug)]
 pub struct TokioRuntime {
     handle: Handle,
@@ -77,25 +80,35 @@ impl From<Handle> for TokioRuntime {
 
 impl Runtime for TokioRuntime {
     fn spawn(&self, task: BoxFuture<'static, ()>) {
+        // A runtime that has shut down drops the task unpolled, which tells the scheduler so.
         drop(self.handle.spawn(task));
     }
 
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
-        // Entering the handle binds the timer to this runtime even when called from outside it.
-        let _guard = self.handle.enter();
-        if *self
-            .has_timer
-            .get_or_init(|| std::panic::catch_unwind(|| drop(tokio::time::sleep(duration))).is_ok())
-        {
-            return Box::pin(tokio::time::sleep(duration));
-        }
-        // A runtime built without its time driver (tokio said why, once, on stderr): sleep on
-        // the blocking pool instead of failing the job.
-        let blocking = self
-            .handle
-            .spawn_blocking(move || std::thread::sleep(duration));
+        let handle = self.handle.clone();
+        let has_timer = Arc::clone(&self.has_timer);
         Box::pin(async move {
-            let _ = blocking.await;
+            let started = Instant::now();
+            if has_timer.get() != Some(&false) {
+                // `tokio::time::sleep` panics on a runtime without a timer; inside a task of its
+                // own that panic is the task's failure, which tells us so.
+                let timer = handle.spawn(async move { tokio::time::sleep(duration).await });
+                match timer.await {
+                    Ok(()) => {
+                        let _ = has_timer.set(true);
+                        return;
+                    }
+                    Err(error) if error.is_panic() => {
+                        let _ = has_timer.set(false);
+                    }
+                    // Cancelled: the runtime is shutting down, and this task goes with it.
+                    Err(_) => return,
+                }
+            }
+            let left = duration.saturating_sub(started.elapsed());
+            let _ = handle
+                .spawn_blocking(move || std::thread::sleep(left))
+                .await;
         })
     }
 }

@@ -25,8 +25,8 @@ pub(crate) async fn run(env: Arc<Env>) -> Result<Timeline, String> {
         .concurrency(env.config.concurrency)
         .reserved_for_demand(env.config.reserved_for_demand)
         .build(
-            SmolRuntime::new(executor),
-            move |package: &usize, _cx: &JobContext| {
+            SmolRuntime::new(&executor),
+            move |package: &usize, _cx: JobContext| {
                 let (env, package) = (fetch_env.clone(), *package);
                 async move { env.download(package).await }
             },
