@@ -25,6 +25,7 @@ fn fetch(dir: &tempfile::TempDir, registry: &str) -> Report {
     let mut options =
         FetchOptions::new(dir.path().join("pnpm-lock.yaml"), dir.path().join("cache"));
     options.registry = Some(registry.to_string());
+    options.platforms = Some(lockfetch::platform::Platforms::all());
     options.attempts = Some(3);
     options.retry_delay = Some(Duration::from_millis(1));
     options.connect_timeout = Duration::from_secs(5);
