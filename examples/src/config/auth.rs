@@ -212,6 +212,14 @@ pub fn redact_userinfo(text: &str) -> String {
     out
 }
 
+/// The HTTP client asks for every request, redirects included, so a token goes only where
+/// npm would send it.
+impl crate::http::Credentials for Auth {
+    fn authorization(&self, url: &str) -> Option<String> {
+        Auth::authorization(self, url)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,13 +329,5 @@ mod tests {
             "//127.0.0.1/npm/:_authToken"
         );
         assert_eq!(token_key("http://127.0.0.1:9"), "//127.0.0.1:9/:_authToken");
-    }
-}
-
-/// The HTTP client asks for every request, redirects included, so a token goes only where
-/// npm would send it.
-impl crate::http::Credentials for Auth {
-    fn authorization(&self, url: &str) -> Option<String> {
-        Auth::authorization(self, url)
     }
 }
