@@ -9,7 +9,7 @@
 //!    demand on a queued prefetch promotes it, so the direct dependencies overtake the queue.
 //! 4. Each download streams into a temp file of the cache while hashing; only a verified file is
 //!    renamed into place. Transient failures (5xx, reset, truncated body, timeout) are retried by
-//!    the scheduler's [`RetryPolicy`]; 404 and integrity mismatches are permanent.
+//!    the scheduler's [`RetryPolicy`](fetch_scheduler::RetryPolicy); 404 and integrity mismatches are permanent.
 //! 5. Ctrl-C drops the running downloads (and their temp files), clears the bars and exits with
 //!    [`EXIT_INTERRUPTED`]; the cache stays valid and a re-run fetches what is missing.
 //!
@@ -17,37 +17,42 @@
 
 mod interrupt;
 mod job;
+mod options;
 mod plan;
 mod report;
 mod request;
+mod setup;
 
 use std::fmt;
-use std::io::IsTerminal as _;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use fetch_scheduler::{JobContext, RetryPolicy, Scheduler};
+use fetch_scheduler::{JobContext, Scheduler};
 use fetch_scheduler_smol::SmolRuntime;
 use futures_lite::StreamExt as _;
 use smol::Executor;
 
 pub use interrupt::Interrupt;
 pub use job::{Fetched, JobError, JobErrorKind};
+pub use options::{
+    DEFAULT_ATTEMPTS, DEFAULT_CONCURRENCY, DEFAULT_RETRY_DELAY, FetchArgs, FetchOptions,
+    default_cache_dir,
+};
 pub use report::{Failure, Report, group_failures};
 pub use request::Request;
+pub use setup::plan_urls;
 
 use crate::cache::{Cache, CacheError};
-use crate::config::Network;
-use crate::config::{Auth, Config, ConfigError, Env, Sources};
-use crate::http::{HttpClient, ProxySettings, TlsSettings};
-use crate::lockfile::{Lockfile, LockfileError, ParseOptions};
-use crate::platform::{Host, Platforms};
+use crate::config::{Auth, Config, ConfigError};
+use crate::lockfile::LockfileError;
 use crate::progress::Progress;
 use crate::trace::TraceRecorder;
 use job::{Jobs, classify};
 use plan::{OTHER_PLATFORMS, Plan};
+use setup::{
+    describe, http_client, load_config, platforms, read_lockfile, retry_policy, terminal_rows,
+};
 
 /// Exit status when some package could not be fetched.
 pub const EXIT_FAILED: i32 = 1;
@@ -55,225 +60,6 @@ pub const EXIT_FAILED: i32 = 1;
 pub const EXIT_SETUP: i32 = 2;
 /// Exit status after Ctrl-C (128 + SIGINT, as shells report it).
 pub const EXIT_INTERRUPTED: i32 = 130;
-/// Downloads at once when neither `--concurrency` nor `network-concurrency` says: the fastest
-/// setting measured against a real registry (more was never slower there; see BENCHMARKS.md).
-pub const DEFAULT_CONCURRENCY: usize = 64;
-/// Attempts per package when neither `--attempts` nor `fetch-retries` says.
-pub const DEFAULT_ATTEMPTS: u32 = 3;
-/// The first retry's delay when neither `--retry-delay-ms` nor `fetch-retry-mintimeout` says.
-pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_millis(200);
-
-/// Command-line arguments of `lockfetch fetch`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct FetchArgs {
-    /// The pnpm v9 lockfile to read.
-    #[arg(long, value_name = "PATH", default_value = "pnpm-lock.yaml")]
-    pub lockfile: PathBuf,
-    /// Registry base URL (else npm's config: $npm_config_registry, the project's .npmrc,
-    /// ~/.npmrc, then $PREFIX/etc/npmrc).
-    #[arg(long, value_name = "URL")]
-    pub registry: Option<String>,
-    /// Cache directory (default: $XDG_CACHE_HOME/lockfetch or ~/.cache/lockfetch).
-    #[arg(long, value_name = "DIR")]
-    pub cache_dir: Option<PathBuf>,
-    /// Downloads at once (default: npm's `network-concurrency`, else 64). Over HTTP/2 they share
-    /// a connection per registry.
-    #[arg(long, value_name = "N")]
-    pub concurrency: Option<usize>,
-    /// Print one JSON object on stdout (human output stays on stderr).
-    #[arg(long)]
-    pub json: bool,
-    /// Also print where each setting comes from and the scheduler's counters (promotions, joins).
-    #[arg(long)]
-    pub verbose: bool,
-    /// Re-hash every cached file; fetch damaged ones again.
-    #[arg(long)]
-    pub verify: bool,
-    /// Fetch packages for this operating system (repeatable; `current` is this machine's).
-    /// Without `--os`, `--cpu` or `--libc`: the project's `supportedArchitectures`, else this
-    /// machine.
-    #[arg(long, value_name = "OS")]
-    pub os: Vec<String>,
-    /// Fetch packages for this CPU (repeatable; `current` is this machine's).
-    #[arg(long, value_name = "CPU")]
-    pub cpu: Vec<String>,
-    /// Fetch packages for this C library, `glibc` or `musl` (repeatable).
-    #[arg(long, value_name = "LIBC")]
-    pub libc: Vec<String>,
-    /// Fetch the packages of every platform.
-    #[arg(long, conflicts_with_all = ["os", "cpu", "libc"])]
-    pub all_platforms: bool,
-    /// Accept lockfile entries without `resolution.integrity` (stored unverified, by sha512).
-    #[arg(long)]
-    pub allow_missing_integrity: bool,
-    /// Attempts per package for transient failures (default: npm's `fetch-retries` + 1, else 3).
-    #[arg(long, value_name = "N")]
-    pub attempts: Option<u32>,
-    /// Delay before the first retry, in milliseconds, doubling per attempt with jitter
-    /// (default: npm's `fetch-retry-mintimeout`, else 200).
-    #[arg(long, value_name = "MS")]
-    pub retry_delay_ms: Option<u64>,
-    /// Connect timeout, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 10_000)]
-    pub connect_timeout_ms: u64,
-    /// Idle-read timeout (no byte for this long fails the attempt), in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 30_000)]
-    pub read_timeout_ms: u64,
-    /// Trust the CA certificates of this PEM file too (repeatable; npm's `cafile` adds to it).
-    /// Always trusted: the bundled roots, the system store, $SSL_CERT_FILE, $SSL_CERT_DIR and
-    /// $NODE_EXTRA_CA_CERTS.
-    #[arg(long = "cafile", value_name = "PATH")]
-    pub cafile: Vec<PathBuf>,
-    /// Proxy for every URL, `http://[user:password@]host:port` (else npm's `https-proxy` /
-    /// `proxy`, else $HTTPS_PROXY / $HTTP_PROXY; npm's `noproxy` or $NO_PROXY applies either way).
-    #[arg(long, value_name = "URL")]
-    pub proxy: Option<String>,
-    /// Use HTTP/1.1 only (HTTP/2 is used when the registry offers it).
-    #[arg(long)]
-    pub http1: bool,
-    /// Do not verify TLS certificates (prints a warning; npm's `strict-ssl=false` does the same):
-    /// anyone on the path can pose as the registry. Prefer --cafile.
-    #[arg(long)]
-    pub insecure: bool,
-    /// Print the tarball URL of every package this platform needs, one per line, and exit.
-    #[arg(long)]
-    pub list_urls: bool,
-    /// Write the downloads as Chrome trace-event JSON into this file (Perfetto, chrome://tracing).
-    #[arg(long, value_name = "FILE.json")]
-    pub trace: Option<PathBuf>,
-}
-
-/// Everything a fetch run needs; [`FetchArgs`] converts into it.
-#[derive(Debug, Clone)]
-pub struct FetchOptions {
-    /// The lockfile.
-    pub lockfile: PathBuf,
-    /// `--registry`, if given.
-    pub registry: Option<String>,
-    /// The environment npm's config is read from.
-    pub env: Env,
-    /// The cache directory.
-    pub cache_dir: PathBuf,
-    /// Downloads at once (`None`: npm's config, else [`DEFAULT_CONCURRENCY`]).
-    pub concurrency: Option<usize>,
-    /// The platforms whose packages are fetched (`None`: the project's `supportedArchitectures`,
-    /// else this machine).
-    pub platforms: Option<Platforms>,
-    /// Re-hash every cached file.
-    pub verify: bool,
-    /// See [`FetchArgs::allow_missing_integrity`].
-    pub allow_missing_integrity: bool,
-    /// Attempts per package (`None`: npm's config, else [`DEFAULT_ATTEMPTS`]).
-    pub attempts: Option<u32>,
-    /// The first retry's delay (`None`: npm's config, else [`DEFAULT_RETRY_DELAY`]).
-    pub retry_delay: Option<Duration>,
-    /// Connect timeout.
-    pub connect_timeout: Duration,
-    /// Idle-read timeout.
-    pub read_timeout: Duration,
-    /// Draw progress bars on stderr.
-    pub progress: bool,
-    /// Stop on SIGINT / SIGTERM with a clean cache (the CLI does; an embedder may not want it).
-    pub handle_signals: bool,
-    /// Print where each setting comes from.
-    pub verbose: bool,
-    /// `--cafile`: CA bundles trusted besides npm's `cafile` and the usual roots.
-    pub cafiles: Vec<PathBuf>,
-    /// `--proxy`: overrides npm's `https-proxy` and `proxy`.
-    pub proxy: Option<String>,
-    /// `--insecure`: no certificate verification.
-    pub insecure: bool,
-    /// `--http1`: HTTP/1.1 only.
-    pub http1_only: bool,
-    /// Write the downloads as a trace here (see [`crate::trace`]).
-    pub trace: Option<PathBuf>,
-}
-
-impl FetchOptions {
-    /// Defaults (this machine's packages, no progress, an empty environment) for `lockfile` into
-    /// `cache_dir`.
-    pub fn new(lockfile: impl Into<PathBuf>, cache_dir: impl Into<PathBuf>) -> Self {
-        FetchOptions {
-            lockfile: lockfile.into(),
-            registry: None,
-            env: Env::default(),
-            cache_dir: cache_dir.into(),
-            concurrency: None,
-            platforms: None,
-            verify: false,
-            allow_missing_integrity: false,
-            attempts: None,
-            retry_delay: None,
-            connect_timeout: Duration::from_secs(10),
-            read_timeout: Duration::from_secs(30),
-            progress: false,
-            handle_signals: false,
-            verbose: false,
-            cafiles: Vec::new(),
-            proxy: None,
-            insecure: false,
-            http1_only: false,
-            trace: None,
-        }
-    }
-}
-
-impl From<&FetchArgs> for FetchOptions {
-    fn from(args: &FetchArgs) -> Self {
-        let env = Env::from_process();
-        let platforms = if args.all_platforms {
-            Some(Platforms::all())
-        } else if args.os.is_empty() && args.cpu.is_empty() && args.libc.is_empty() {
-            None
-        } else {
-            Some(Platforms::from_flags(
-                &Host::current(),
-                &args.os,
-                &args.cpu,
-                &args.libc,
-            ))
-        };
-        FetchOptions {
-            lockfile: args.lockfile.clone(),
-            registry: args.registry.clone(),
-            cache_dir: args
-                .cache_dir
-                .clone()
-                .unwrap_or_else(|| default_cache_dir(&env)),
-            env,
-            concurrency: args.concurrency,
-            platforms,
-            verify: args.verify,
-            allow_missing_integrity: args.allow_missing_integrity,
-            attempts: args.attempts,
-            retry_delay: args.retry_delay_ms.map(Duration::from_millis),
-            connect_timeout: Duration::from_millis(args.connect_timeout_ms),
-            read_timeout: Duration::from_millis(args.read_timeout_ms),
-            progress: !args.json && std::io::stderr().is_terminal(),
-            handle_signals: true,
-            verbose: args.verbose,
-            cafiles: args.cafile.clone(),
-            proxy: args.proxy.clone(),
-            insecure: args.insecure,
-            http1_only: args.http1,
-            trace: args.trace.clone(),
-        }
-    }
-}
-
-/// `$XDG_CACHE_HOME/lockfetch`, else `$HOME/.cache/lockfetch`, else `./.lockfetch-cache`.
-pub fn default_cache_dir(env: &Env) -> PathBuf {
-    if let Some(xdg) = env.non_empty("XDG_CACHE_HOME") {
-        return PathBuf::from(xdg).join("lockfetch");
-    }
-    if let Some(home) = env
-        .non_empty("HOME")
-        .or_else(|| env.non_empty("USERPROFILE"))
-    {
-        return PathBuf::from(home).join(".cache").join("lockfetch");
-    }
-    PathBuf::from(".lockfetch-cache")
-}
 
 /// Why a fetch run could not start.
 #[derive(Debug)]
@@ -546,90 +332,6 @@ pub async fn fetch(
     Ok(report)
 }
 
-/// npm's configuration as `options` (flags, environment, the lockfile's project) give it.
-fn load_config(options: &FetchOptions) -> Result<Config, FetchError> {
-    Config::load(&Sources {
-        registry_flag: options.registry.clone(),
-        env: options.env.clone(),
-        project_dir: project_dir(&options.lockfile),
-    })
-    .map_err(FetchError::Config)
-}
-
-fn read_lockfile(options: &FetchOptions) -> Result<Lockfile, FetchError> {
-    let parse = ParseOptions {
-        allow_missing_integrity: options.allow_missing_integrity,
-    };
-    Lockfile::read(&options.lockfile, parse).map_err(FetchError::Lockfile)
-}
-
-/// The platforms whose packages are wanted: the flags, else the project's
-/// `supportedArchitectures`, else this machine.
-fn platforms(options: &FetchOptions) -> Result<Platforms, FetchError> {
-    match &options.platforms {
-        Some(p) => Ok(p.clone()),
-        None => {
-            let host = Host::current();
-            Ok(
-                Platforms::from_project(&host, &project_dir(&options.lockfile))
-                    .map_err(FetchError::Options)?
-                    .unwrap_or_else(|| Platforms::host(&host)),
-            )
-        }
-    }
-}
-
-/// The tarball URL of every package of the lockfile that the wanted platforms need, in the
-/// order a fetch would demand them, whether cached or not (`--list-urls`).
-pub async fn plan_urls(options: &FetchOptions) -> Result<Vec<String>, FetchError> {
-    let config = load_config(options)?;
-    let lock = read_lockfile(options)?;
-    let plan = Plan::make(&lock, &config, &platforms(options)?, None, false)
-        .await
-        .map_err(FetchError::Config)?;
-    Ok(plan.requests.iter().map(|r| r.url().to_string()).collect())
-}
-
-/// The HTTP client of a run: trust, proxies and credentials from the flags over npm's config
-/// (whose `None`s fall back to the environment inside the client).
-fn http_client(
-    options: &FetchOptions,
-    config: &Config,
-    concurrency: usize,
-    executor: &Arc<Executor<'static>>,
-) -> HttpClient {
-    let Network {
-        cafiles,
-        ca,
-        strict_ssl,
-        https_proxy,
-        proxy,
-        noproxy,
-    } = config.network.clone();
-    let tls = TlsSettings {
-        extra_ca_files: options.cafiles.iter().cloned().chain(cafiles).collect(),
-        extra_ca_pem: ca,
-        verify: strict_ssl && !options.insecure,
-    };
-    let proxy = ProxySettings {
-        https_proxy: options.proxy.clone().or(https_proxy),
-        http_proxy: options.proxy.clone().or(proxy),
-        no_proxy: noproxy,
-    };
-    let env = options.env.clone();
-    HttpClient::builder()
-        .connect_timeout(options.connect_timeout)
-        .read_timeout(options.read_timeout)
-        .max_idle_per_origin(concurrency.max(1))
-        .tls(tls)
-        .proxy(proxy)
-        .http1_only(options.http1_only)
-        .credentials(Arc::new(config.auth.clone()))
-        .env(Arc::new(move |name| env.non_empty(name).map(String::from)))
-        .executor(executor.clone())
-        .build()
-}
-
 /// What a failed download says: the error, and for a 401 or 403 the config key that would carry
 /// the registry's credentials.
 fn failure_message(
@@ -653,59 +355,9 @@ fn failure_message(
     message
 }
 
-/// The attempts and delays: flags, else npm's `fetch-retries` / `fetch-retry-mintimeout` /
-/// `fetch-retry-maxtimeout`, else the defaults.
-fn retry_policy(options: &FetchOptions, config: &Config) -> RetryPolicy {
-    let attempts = options
-        .attempts
-        .or(config.fetch.fetch_retries.map(|r| r.saturating_add(1)))
-        .unwrap_or(DEFAULT_ATTEMPTS);
-    let delay = options
-        .retry_delay
-        .or(config.fetch.fetch_retry_mintimeout)
-        .unwrap_or(DEFAULT_RETRY_DELAY);
-    let mut policy = RetryPolicy::new(attempts).base_delay(delay);
-    if let Some(max) = config.fetch.fetch_retry_maxtimeout {
-        policy = policy.max_delay(max.max(delay));
-    }
-    policy
-}
-
 /// Scrubs credentials out of every message of the report.
 fn redact(report: &mut Report, auth: &Auth) {
     for f in &mut report.failed {
         f.error = auth.redact(&f.error);
     }
-}
-
-/// The directory whose `.npmrc` is the project's: the lockfile's.
-fn project_dir(lockfile: &Path) -> PathBuf {
-    match lockfile.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
-
-/// `linux-x64-glibc`, `linux|darwin-x64`, or `any platform`.
-fn describe(platforms: &Platforms) -> String {
-    // A C library only means something on Linux.
-    let linux = platforms.os.is_empty() || platforms.os.iter().any(|o| o == "linux");
-    let libc = if linux { &platforms.libc[..] } else { &[] };
-    let parts: Vec<String> = [&platforms.os[..], &platforms.cpu[..], libc]
-        .into_iter()
-        .filter(|l| !l.is_empty())
-        .map(|l| l.join("|"))
-        .collect();
-    if parts.is_empty() {
-        "any platform".into()
-    } else {
-        parts.join("-")
-    }
-}
-
-/// The terminal's height (stderr's), or 24.
-fn terminal_rows() -> usize {
-    console::Term::stderr()
-        .size_checked()
-        .map_or(24, |(rows, _)| usize::from(rows))
 }

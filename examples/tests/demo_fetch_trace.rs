@@ -27,7 +27,14 @@ fn fetch_writes_a_trace_of_its_downloads() {
     let (cache, trace_path) = (dir.path().join("cache"), dir.path().join("trace.json"));
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_lockfetch"))
-        .args(["fetch", "--json", "--all-platforms", "--concurrency", "2", "--registry"])
+        .args([
+            "fetch",
+            "--json",
+            "--all-platforms",
+            "--concurrency",
+            "2",
+            "--registry",
+        ])
         .arg(registry.url())
         .arg("--lockfile")
         .arg(&lockfile)
