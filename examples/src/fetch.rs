@@ -96,8 +96,8 @@ pub struct FetchArgs {
     pub list_urls: bool,
 }
 
-/// Default of `--concurrency`: the fastest setting measured against a real registry (more was
-/// never slower there; see BENCHMARKS.md).
+/// Default of `--concurrency`: the fastest setting measured against a real registry over
+/// HTTP/2 on the larger download (see "Real network" in BENCHMARKS.md).
 pub const DEFAULT_CONCURRENCY: usize = 64;
 
 /// Everything a fetch run needs; [`FetchArgs`] converts into it.
