@@ -128,7 +128,7 @@ mod sync;
 mod wait;
 mod worker;
 
-#[doc = include_str!("../../docs/installers.md")]
+#[doc = include_str!("../docs/installers.md")]
 pub mod installers {}
 
 pub use crate::builder::Builder;
