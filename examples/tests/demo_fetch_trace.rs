@@ -2,16 +2,14 @@
 //! with a deadline: the trace parses, has one span per download on at most `--concurrency` slot
 //! tracks, and marks the promotions of the direct dependencies demanded while still queued.
 
-use std::io::Read;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
+mod common;
+
+use common::run_with_deadline;
 use lockfetch::generate::{GenConfig, Universe};
 use lockfetch::registry::{MockRegistry, Shaping};
 use serde_json::Value;
-
-/// The run must end within this.
-const DEADLINE: Duration = Duration::from_secs(60);
 
 #[test]
 fn fetch_writes_a_trace_of_its_downloads() {
@@ -26,46 +24,30 @@ fn fetch_writes_a_trace_of_its_downloads() {
     std::fs::write(&lockfile, universe.lockfile()).unwrap();
     let (cache, trace_path) = (dir.path().join("cache"), dir.path().join("trace.json"));
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lockfetch"))
-        .args([
-            "fetch",
-            "--json",
-            "--all-platforms",
-            "--concurrency",
-            "2",
-            "--registry",
-        ])
-        .arg(registry.url())
-        .arg("--lockfile")
-        .arg(&lockfile)
-        .arg("--cache-dir")
-        .arg(&cache)
-        .arg("--trace")
-        .arg(&trace_path)
-        .current_dir(dir.path())
-        .env("HOME", dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn lockfetch");
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if start.elapsed() > DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("lockfetch fetch did not finish within {DEADLINE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let (mut stdout, mut stderr) = (String::new(), String::new());
-    let _ = child.stdout.take().unwrap().read_to_string(&mut stdout);
-    let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
-    assert!(status.success(), "stderr: {stderr}");
-    let report: Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lockfetch"));
+    cmd.args([
+        "fetch",
+        "--json",
+        "--all-platforms",
+        "--concurrency",
+        "2",
+        "--registry",
+    ])
+    .arg(registry.url())
+    .arg("--lockfile")
+    .arg(&lockfile)
+    .arg("--cache-dir")
+    .arg(&cache)
+    .arg("--trace")
+    .arg(&trace_path)
+    .current_dir(dir.path())
+    .env("HOME", dir.path())
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let run = run_with_deadline(cmd);
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    let report: Value = serde_json::from_str(run.stdout.trim()).expect("one JSON object");
     let fetched = report["fetched"].as_u64().unwrap();
     assert_eq!(fetched, 40, "{report}");
 

@@ -3,16 +3,14 @@
 //! XML with a curve and a legend entry per strategy, and the trace parsed with a span per download
 //! and the promotions marked. Loopback only.
 
+mod common;
+
 use std::collections::{BTreeMap, HashSet};
-use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
+use common::{Run, run_with_deadline};
 use serde_json::Value;
-
-/// Every run of the binary must end within this.
-const DEADLINE: Duration = Duration::from_secs(120);
 
 const STRATEGIES: [&str; 4] = ["naive", "barrier", "fifo", "scheduler"];
 
@@ -35,12 +33,6 @@ const SMALL: [&str; 14] = [
     "5",
 ];
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 fn demo(extra: &[&str]) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lockfetch"));
     cmd.arg("demo")
@@ -49,35 +41,7 @@ fn demo(extra: &[&str]) -> Run {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn lockfetch");
-    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let out = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let err = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if start.elapsed() > DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("lockfetch demo did not finish within {DEADLINE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Run {
-        code: status.code().unwrap_or(-1),
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
-    }
+    run_with_deadline(cmd)
 }
 
 fn sorted_keys(v: &Value) -> Vec<&str> {

@@ -18,6 +18,18 @@ fn serve(world: &World, options: RegistryOptions) -> MockRegistry {
     .unwrap()
 }
 
+/// An HTTPS registry (HTTP/2 offered) serving `world`'s tarballs, with a certificate of a CA made
+/// for the test, which nothing trusts unless the config says so.
+fn serve_https(world: &World) -> (MockRegistry, TestCa) {
+    let ca = TestCa::generate().unwrap();
+    let options = RegistryOptions {
+        tls: Some(ca.clone()),
+        http2: true,
+        ..RegistryOptions::default()
+    };
+    (serve(world, options), ca)
+}
+
 /// Writes the project's `.npmrc` (beside the lockfile).
 fn npmrc(world: &World, text: &str) {
     std::fs::write(world.work().join(".npmrc"), text).unwrap();
@@ -87,15 +99,7 @@ fn each_registry_gets_its_own_token_and_only_its_own() {
 #[test]
 fn an_https_registry_trusted_through_cafile_ca_or_strict_ssl() {
     let world = World::new(6);
-    let ca = TestCa::generate().unwrap();
-    let registry = serve(
-        &world,
-        RegistryOptions {
-            tls: Some(ca.clone()),
-            http2: true,
-            ..RegistryOptions::default()
-        },
-    );
+    let (registry, ca) = serve_https(&world);
     let url = registry.url();
     let args = ["--no-registry-flag"];
 
@@ -139,15 +143,7 @@ fn an_https_registry_trusted_through_cafile_ca_or_strict_ssl() {
 #[test]
 fn https_proxy_from_npmrc_and_noproxy() {
     let world = World::new(5);
-    let ca = TestCa::generate().unwrap();
-    let registry = serve(
-        &world,
-        RegistryOptions {
-            tls: Some(ca.clone()),
-            http2: true,
-            ..RegistryOptions::default()
-        },
-    );
+    let (registry, ca) = serve_https(&world);
     let proxy = MockProxy::start(None).unwrap();
     let pem = world.dir.path().join("ca.pem");
     std::fs::write(&pem, ca.ca_pem()).unwrap();
