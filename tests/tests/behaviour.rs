@@ -400,6 +400,17 @@ async fn hint_ordering(ctx: Ctx) {
     close_and_settle(&ctx, &s, &mut rec).await;
 }
 
+/// The delays `rec` saw announced for `key`'s retries, in order.
+fn retry_delays(rec: &mut Recorder, key: Key) -> Vec<Duration> {
+    rec.kinds(key)
+        .into_iter()
+        .filter_map(|k| match k {
+            EventKind::Retrying { delay, .. } => Some(delay),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Transient errors are retried with exponential backoff (capped, jitter within bounds); the
 /// waiters see only the final outcome; a job in backoff holds no slot and can be joined, promoted,
 /// demoted and cancelled.
@@ -418,16 +429,8 @@ async fn retry_and_backoff(ctx: Ctx) {
         "the fourth attempt answers"
     );
     assert_eq!(fake.calls(1), 4);
-    let delays: Vec<Duration> = rec
-        .kinds(1)
-        .into_iter()
-        .filter_map(|k| match k {
-            EventKind::Retrying { delay, .. } => Some(delay),
-            _ => None,
-        })
-        .collect();
     assert_eq!(
-        delays,
+        retry_delays(&mut rec, 1),
         [1, 2, 3].map(Duration::from_millis),
         "doubling, capped"
     );
@@ -452,16 +455,8 @@ async fn retry_and_backoff(ctx: Ctx) {
                 .unwrap(),
             value_of(1, 4)
         );
-        let delays: Vec<Duration> = rec
-            .kinds(1)
-            .into_iter()
-            .filter_map(|k| match k {
-                EventKind::Retrying { delay, .. } => Some(delay),
-                _ => None,
-            })
-            .collect();
         assert_eq!(
-            delays,
+            retry_delays(&mut rec, 1),
             want.map(Duration::from_millis),
             "Retry-After {after_ms} ms"
         );
