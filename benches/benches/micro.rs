@@ -999,6 +999,21 @@ fn realistic_cpu(group_name: &str, runs: &[BatchRun<'_>]) {
     }
 }
 
+/// Times each of `runs` (one batch per iteration) in a criterion group of its own, then takes
+/// turns for their wall and CPU time per job ([`realistic_cpu`]).
+fn realistic_group(c: &mut Criterion, group_name: &str, runs: &[BatchRun<'_>]) {
+    let mut group = c.benchmark_group(group_name);
+    group.sample_size(10);
+    group.throughput(criterion::Throughput::Elements(REALISTIC_JOBS as u64));
+    for (name, run) in runs {
+        group.bench_function(*name, |b| {
+            b.iter_custom(|iters| (0..iters).map(|_| run()).sum())
+        });
+    }
+    group.finish();
+    realistic_cpu(group_name, runs);
+}
+
 fn throughput_realistic_tokio(c: &mut Criterion) {
     let keys = tarball_urls(REALISTIC_JOBS);
     let delays = realistic_delays(&keys);
@@ -1018,20 +1033,8 @@ fn throughput_realistic_tokio(c: &mut Criterion) {
         })
     };
     let semaphore = || time_batches(1, || rt.block_on(semaphore_realistic_tokio(&keys, &delays)));
-    let mut group = c.benchmark_group("throughput_realistic_tokio");
-    group.sample_size(10);
-    group.throughput(criterion::Throughput::Elements(REALISTIC_JOBS as u64));
-    group.bench_function("fetch_scheduler", |b| {
-        b.iter_custom(|iters| (0..iters).map(|_| ours()).sum())
-    });
-    group.bench_function("semaphore_spawn", |b| {
-        b.iter_custom(|iters| (0..iters).map(|_| semaphore()).sum())
-    });
-    group.bench_function("fetch_scheduler_get_all", |b| {
-        b.iter_custom(|iters| (0..iters).map(|_| get_all()).sum())
-    });
-    group.finish();
-    realistic_cpu(
+    realistic_group(
+        c,
         "throughput_realistic_tokio",
         &[
             ("fetch_scheduler", &ours),
@@ -1062,20 +1065,8 @@ fn throughput_realistic_smol(c: &mut Criterion) {
             futures_lite::future::block_on(semaphore_realistic_smol(&pool.executor, &keys, &delays))
         })
     };
-    let mut group = c.benchmark_group("throughput_realistic_smol");
-    group.sample_size(10);
-    group.throughput(criterion::Throughput::Elements(REALISTIC_JOBS as u64));
-    group.bench_function("fetch_scheduler", |b| {
-        b.iter_custom(|iters| (0..iters).map(|_| ours()).sum())
-    });
-    group.bench_function("semaphore_spawn", |b| {
-        b.iter_custom(|iters| (0..iters).map(|_| semaphore()).sum())
-    });
-    group.bench_function("fetch_scheduler_get_all", |b| {
-        b.iter_custom(|iters| (0..iters).map(|_| get_all()).sum())
-    });
-    group.finish();
-    realistic_cpu(
+    realistic_group(
+        c,
         "throughput_realistic_smol",
         &[
             ("fetch_scheduler", &ours),
