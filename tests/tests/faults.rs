@@ -348,6 +348,9 @@ async fn close_with_queued_and_running(ctx: Ctx) {
         })
         .await;
     }
+    // The event is sent under the lock; the timer starts just after it is released.
+    ctx.eventually("20 and 21 wait on their timers", || timers.pending() == 2)
+        .await;
     // Running: an awaited demand, a prefetch that will fail transiently, a plain prefetch.
     for k in [1, 2, 3] {
         fake.hold(k);
@@ -393,7 +396,7 @@ async fn close_with_queued_and_running(ctx: Ctx) {
     assert_eq!(rec.kinds(8).last(), Some(&EventKind::Cancelled));
 
     fake.release_all();
-    assert_eq!(timers.pending(), 2);
+    assert_eq!(timers.pending(), 2, "no timer for the prefetch failing after close");
     timers.fire();
     assert_eq!(ctx.within("w1", w1).await.unwrap(), value_of(1, 1));
     assert_eq!(ctx.within("w4", w4).await.unwrap(), value_of(4, 1));
