@@ -15,6 +15,11 @@ use crate::stats::{InFlight, Stats};
 use crate::sync::{Arc, Ordering};
 use crate::wait::Wait;
 
+/// Demands [`get_all`](Scheduler::get_all) registers per hold of the lock: one hold per key made
+/// the caller and the job tasks fight over the lock, and a hold over any number of keys would keep
+/// every job waiting as long.
+const REGISTER_PER_LOCK: usize = 64;
+
 /// Schedules fetches of keys `K` producing values `V` or errors `E`: one fetch per key in flight,
 /// demand before prefetch, results kept.
 ///
@@ -112,13 +117,23 @@ where
         I: IntoIterator,
         I::Item: Into<Hinted<K>>,
     {
-        let waits: Vec<_> = keys
-            .into_iter()
-            .map(|item| {
-                let Hinted { key, hint } = item.into();
-                (key.clone(), self.get_with_hint(key, hint))
-            })
-            .collect();
+        let inner = &self.inner;
+        let mut keys = keys.into_iter().map(Into::into).peekable();
+        let mut waits = Vec::with_capacity(keys.size_hint().0);
+        while keys.peek().is_some() {
+            let mut fx = Effects::new();
+            let mut core = inner.lock();
+            for Hinted { key, hint } in keys.by_ref().take(REGISTER_PER_LOCK) {
+                let hash = inner.hash(&key);
+                let wait = match core.demand(key.clone(), hash, hint, &inner.store, &mut fx) {
+                    Ok(waiter) => Wait::waiting(Arc::clone(inner), waiter),
+                    Err(answer) => Wait::ready(answer),
+                };
+                waits.push((key, wait));
+            }
+            drop(core);
+            Inner::apply(inner, fx);
+        }
         GetAll::new(waits)
     }
 
