@@ -12,9 +12,8 @@
 
 use std::hash::Hash;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::time::Duration;
-
 use std::pin::pin;
+use std::time::Duration;
 
 use futures_lite::{FutureExt, future};
 
@@ -44,14 +43,14 @@ where
         .spawn(Box::pin(run::<K, V, E, F>(guard, start)));
 }
 
-async fn run<K, V, E, F>(mut guard: Guard<K, V, E>, start: Start<K>)
+/// A slot's task: runs attempts until the slot it holds is not handed a queued job.
+async fn run<K, V, E, F>(mut guard: Guard<K, V, E>, mut start: Start<K>)
 where
     K: Clone + Eq + Hash + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
     E: Send + Sync + 'static,
     F: Fetch<K, V, E>,
 {
-    let mut start = start;
     loop {
         guard.polled = true;
         let mut waited = false;
