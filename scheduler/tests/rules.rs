@@ -283,7 +283,10 @@ fn get_all_hints_order_demands_and_a_promotion_keeps_the_prefetch_hint() {
         assert_eq!(blocker.await, Ok(100));
         for (i, key) in [4, 2, 3, 1].into_iter().enumerate() {
             // The job that got the freed slot is spawned once the lock is released.
-            until("the next fetch is called", || gates.started().len() == i + 2).await;
+            until("the next fetch is called", || {
+                gates.started().len() == i + 2
+            })
+            .await;
             assert_eq!(gates.started().last(), Some(&key), "{:?}", gates.started());
             gates.open(key, Ok(key));
             assert_eq!(all.next().await, Some((key, Ok(key))));

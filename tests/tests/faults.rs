@@ -396,7 +396,11 @@ async fn close_with_queued_and_running(ctx: Ctx) {
     assert_eq!(rec.kinds(8).last(), Some(&EventKind::Cancelled));
 
     fake.release_all();
-    assert_eq!(timers.pending(), 2, "no timer for the prefetch failing after close");
+    assert_eq!(
+        timers.pending(),
+        2,
+        "no timer for the prefetch failing after close"
+    );
     timers.fire();
     assert_eq!(ctx.within("w1", w1).await.unwrap(), value_of(1, 1));
     assert_eq!(ctx.within("w4", w4).await.unwrap(), value_of(4, 1));
