@@ -41,7 +41,12 @@ fn fetch_writes_a_trace_of_its_downloads() {
     .arg("--trace")
     .arg(&trace_path)
     .current_dir(dir.path())
+    // Nothing from the real environment or machine: an `npm_config_proxy` there (set on many
+    // company machines and CI runners) would send these loopback downloads through that proxy.
+    .env_clear()
+    .env("PATH", std::env::var_os("PATH").unwrap_or_default())
     .env("HOME", dir.path())
+    .env("npm_config_globalconfig", dir.path().join("global-npmrc"))
     .stdin(Stdio::null())
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());

@@ -105,8 +105,71 @@ impl Gates {
     }
 }
 
-async fn settle() {
-    smol::Timer::after(Duration::from_millis(20)).await;
+/// Resolves once `cond` holds, checking it every millisecond; fails the test with `what` after
+/// 10 s. For what the scheduler does after it releases its lock — a job's fetch is called on the
+/// task spawned for it, a backoff timer starts after the `Retrying` event — which no future
+/// announces. A fixed sleep would be a guess that a loaded machine proves wrong.
+async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still waiting after 10 s for: {what}"
+        );
+        smol::Timer::after(Duration::from_millis(1)).await;
+    }
+}
+
+/// Runs `f` on a thread of its own, failing the test if it takes longer than 10 s: for blocking
+/// calls (`get_blocking`, joins), which no async timeout can interrupt.
+fn timed_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(Duration::from_secs(10)) {
+        Ok(value) => value,
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => match thread.join() {
+            Err(panic) => std::panic::resume_unwind(panic),
+            Ok(()) => unreachable!("the thread sends before it ends"),
+        },
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            panic!("test timed out after 10 s: something waits forever")
+        }
+    }
+}
+
+/// Smol's global executor, with sleeps (retry backoffs) that last until the test ends them with
+/// [`fire`](HeldTimers::fire): a backoff is exactly as long as the test needs it to be.
+#[derive(Clone, Default)]
+struct HeldTimers {
+    pending: Arc<Mutex<Vec<smol::channel::Sender<()>>>>,
+}
+
+impl HeldTimers {
+    /// Sleeps started and not fired yet.
+    fn pending(&self) -> usize {
+        self.pending.lock().unwrap().len()
+    }
+
+    /// Ends every sleep started so far.
+    fn fire(&self) {
+        drop(std::mem::take(&mut *self.pending.lock().unwrap()));
+    }
+}
+
+impl Runtime for HeldTimers {
+    fn spawn(&self, task: BoxFuture<'static, ()>) {
+        Smol.spawn(task);
+    }
+    fn sleep(&self, _: Duration) -> BoxFuture<'static, ()> {
+        let (tx, rx) = smol::channel::bounded::<()>(1);
+        self.pending.lock().unwrap().push(tx);
+        Box::pin(async move {
+            // Ends when `fire` drops the sender.
+            let _ = rx.recv().await;
+        })
+    }
 }
 
 #[test]
@@ -128,7 +191,7 @@ fn prefetch_then_get_fetches_once() {
     for k in 0..100 {
         s.prefetch(k);
     }
-    let got = smol::block_on(async {
+    let got = timed(async {
         let mut sum = 0;
         for k in 0..100 {
             sum += s.get(k).await.unwrap();
@@ -183,8 +246,9 @@ fn hints_order_a_class_and_fifo_breaks_ties() {
         s.prefetch_with_hint(2, 9);
         s.prefetch_with_hint(3, 5);
         s.prefetch(4);
-        settle().await;
+        until("100's fetch is called", || !gates.started().is_empty()).await;
         assert_eq!(gates.started(), vec![100]);
+        assert_eq!(s.stats().queued_prefetch, 4);
         for key in [100, 2, 1, 3, 4] {
             gates.open(key, Ok(key));
             s.get(key).await.unwrap();
@@ -213,12 +277,16 @@ fn get_all_hints_order_demands_and_a_promotion_keeps_the_prefetch_hint() {
                 .priority
         };
         assert_eq!(priority_of(4), Priority::demand(7));
-        settle().await;
+        until("100's fetch is called", || !gates.started().is_empty()).await;
         assert_eq!(gates.started(), vec![100]);
         gates.open(100, Ok(100));
         assert_eq!(blocker.await, Ok(100));
-        for key in [4, 2, 3, 1] {
-            settle().await;
+        for (i, key) in [4, 2, 3, 1].into_iter().enumerate() {
+            // The job that got the freed slot is spawned once the lock is released.
+            until("the next fetch is called", || {
+                gates.started().len() == i + 2
+            })
+            .await;
             assert_eq!(gates.started().last(), Some(&key), "{:?}", gates.started());
             gates.open(key, Ok(key));
             assert_eq!(all.next().await, Some((key, Ok(key))));
@@ -238,7 +306,8 @@ fn borrowed_keys() {
             async move { Ok(len) }
         })
         .unwrap();
-    assert_eq!(s.get_blocking("four"), Ok(4));
+    let s2 = s.clone();
+    assert_eq!(timed_blocking(move || s2.get_blocking("four")), Ok(4));
     assert_eq!(s.peek("four"), Some(4));
     assert!(s.forget("four"));
     assert_eq!(s.peek("four"), None);
@@ -252,10 +321,12 @@ fn promotion_uses_the_reserve_and_is_visible_to_the_running_fetch() {
     timed(async {
         s.prefetch(1); // running in the one prefetch slot
         s.prefetch(2); // queued: prefetches may not take the reserve
-        settle().await;
+        until("1's fetch is called", || !gates.started().is_empty()).await;
         assert_eq!(gates.started(), vec![1]);
+        assert_eq!(s.stats().queued_prefetch, 1);
         let wait = s.get(2); // promoted: starts at once in the reserved slot
-        settle().await;
+        assert_eq!(s.stats().queued_prefetch, 0);
+        until("2's fetch is called", || gates.started().len() == 2).await;
         assert_eq!(gates.started(), vec![1, 2]);
         assert_eq!(
             gates.inner.lock().unwrap().started[1].2.class,
@@ -343,7 +414,6 @@ fn every_waiter_gets_the_real_error_and_transient_errors_are_forgotten() {
     timed(async {
         let a = s.get(1);
         let b = s.get(1);
-        settle().await;
         gates.open(1, Err("connection reset".into()));
         let (ra, rb) = (a.await, b.await);
         assert_eq!(
@@ -398,6 +468,8 @@ fn permanent_errors_are_kept_until_forgotten() {
 #[test]
 fn retries_back_off_without_holding_a_slot() {
     let gates = Gates::default();
+    // Backoffs end when the test fires them, so the first one surely lasts while key 2 runs.
+    let timers = HeldTimers::default();
     let s = gates
         .builder(1, 0)
         .retry(
@@ -405,13 +477,13 @@ fn retries_back_off_without_holding_a_slot() {
                 .base_delay(Duration::from_millis(200))
                 .jitter(false),
         )
-        .build(Smol, gates.fetcher())
+        .build(timers.clone(), gates.fetcher())
         .unwrap();
     timed(async {
         let events = s.events();
         gates.open(1, Err("503".into()));
         let wait = s.get(1);
-        settle().await;
+        until("attempt 1 fails and backs off", || timers.pending() == 1).await;
         let st = s.stats();
         assert_eq!(
             (st.backing_off, st.running(), st.retries),
@@ -423,6 +495,9 @@ fn retries_back_off_without_holding_a_slot() {
         assert_eq!(s.get(2).await, Ok(2));
         gates.open(1, Err("503".into()));
         gates.open(1, Ok(1));
+        timers.fire();
+        until("attempt 2 fails and backs off", || timers.pending() == 1).await;
+        timers.fire();
         assert_eq!(wait.await, Ok(1));
         let attempts: Vec<u32> = gates
             .inner
@@ -613,7 +688,6 @@ fn close_refuses_new_work_drops_prefetches_and_drain_waits_for_running_jobs() {
         s.prefetch(1); // running
         s.prefetch(2); // queued prefetch: dropped by close
         let demanded = s.get(3); // running in the reserve: finishes
-        settle().await;
         s.close();
         assert!(s.is_closed());
         assert_eq!(s.prefetch(9), Prefetched::Closed);
@@ -623,16 +697,14 @@ fn close_refuses_new_work_drops_prefetches_and_drain_waits_for_running_jobs() {
             Err(Error::Closed),
             "the dropped prefetch is gone"
         );
-        let drain = s.drain();
-        let s2 = s.clone();
-        let g2 = gates.clone();
-        smol::spawn(async move {
-            settle().await;
-            assert_eq!(s2.stats().running(), 2, "drain must still be waiting");
-            g2.open(1, Ok(1));
-            g2.open(3, Ok(3));
-        })
-        .detach();
+        let mut drain = s.drain();
+        assert!(
+            futures_lite::future::poll_once(&mut drain).await.is_none(),
+            "drain must still be waiting"
+        );
+        assert_eq!(s.stats().running(), 2);
+        gates.open(1, Ok(1));
+        gates.open(3, Ok(3));
         drain.await;
         assert_eq!(demanded.await, Ok(3));
         assert_eq!(
@@ -670,12 +742,19 @@ fn peek_and_get_blocking_work_from_plain_threads() {
     let s = gates.scheduler(2, 1);
     s.prefetch(1);
     let s2 = s.clone();
-    let blocked = std::thread::spawn(move || s2.get_blocking(&1));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(s2.get_blocking(&1)));
     assert_eq!(s.peek(&1), None);
     gates.open(1, Ok(11));
-    assert_eq!(blocked.join().unwrap(), Ok(11));
+    let blocked = rx.recv_timeout(Duration::from_secs(10));
+    assert_eq!(blocked.expect("get_blocking answered within 10 s"), Ok(11));
     assert_eq!(s.peek(&1), Some(11));
-    assert_eq!(s.get_blocking(&1), Ok(11), "a kept value needs no runtime");
+    let s2 = s.clone();
+    assert_eq!(
+        timed_blocking(move || s2.get_blocking(&1)),
+        Ok(11),
+        "a kept value needs no runtime"
+    );
 }
 
 #[test]
@@ -712,7 +791,11 @@ fn progress_shows_in_snapshot_and_events() {
     timed(async {
         let events = s.events();
         let wait = s.get(5);
-        settle().await;
+        // The fetch reports its progress on the task spawned for it.
+        until("the fetch reports progress", || {
+            s.snapshot().first().is_some_and(|j| j.progress.0 > 0)
+        })
+        .await;
         let snap = s.snapshot();
         assert_eq!(snap.len(), 1);
         assert_eq!(snap[0].state, JobState::Running { attempt: 1 });

@@ -1325,7 +1325,14 @@ mod adapters {
             futures_lite::FutureExt::or(async { Some(s.get(1).await) }, timeout).await
         });
         assert_eq!(got.expect("no hang").unwrap(), value_of(1, 2));
-        assert_eq!(s.get_blocking(&2).unwrap(), value_of(2, 1));
+        // On a thread of its own, so that a hang fails the test instead of blocking it forever.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let s2 = s.clone();
+        std::thread::spawn(move || tx.send(s2.get_blocking(&2)));
+        let kept = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("get_blocking answered within 10 s");
+        assert_eq!(kept.unwrap(), value_of(2, 1));
         drop(stop);
         driver.join().unwrap().expect_err("the stop channel closed");
     }

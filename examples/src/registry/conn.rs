@@ -285,8 +285,10 @@ async fn send_body<W: AsyncWrite + Unpin>(
             Cow::Borrowed(&body[sent..end])
         };
         shared.link.transmit(piece.len(), bandwidth).await;
-        writer.write_all(&piece).await?;
+        // Counted before the write, as the HTTP/2 path does: a client that has read these bytes
+        // must find them counted, and this task may be descheduled right after the write.
         shared.counters.sent(piece.len());
+        writer.write_all(&piece).await?;
         sent = end;
     }
     writer.flush().await

@@ -16,7 +16,8 @@ pub struct RegistryStats {
     pub paths: u64,
     /// Requests for a path that had been requested before (`requests - paths`).
     pub duplicate_requests: u64,
-    /// Tarball body bytes written (heads and error bodies not included).
+    /// Tarball body bytes sent, each piece counted as it is handed to the connection (heads and
+    /// error bodies not included).
     pub bytes_sent: u64,
     /// Connections accepted.
     pub connections: u64,
