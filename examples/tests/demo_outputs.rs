@@ -4,6 +4,7 @@
 //! and the promotions marked. Loopback only.
 
 mod common;
+mod trace_format;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -191,11 +192,12 @@ fn check_svg(path: &Path, by_name: &BTreeMap<&str, &Value>) {
     );
 }
 
-/// The trace parses as trace-event JSON, has one span per download the server counted, on slot
+/// The trace parses as trace-event JSON (strictly), has one span per download the server counted, on slot
 /// tracks that never run two at once, and marks promotions.
 fn check_trace(path: &Path, requests: u64) {
     let text = std::fs::read_to_string(path).expect("the trace was written");
     let trace: Value = serde_json::from_str(&text).expect("the trace is JSON");
+    trace_format::check_trace_event_format(&trace);
     let events = trace["traceEvents"].as_array().expect("traceEvents");
     let phase = |ph: &'static str| events.iter().filter(move |e| e["ph"] == ph);
     let spans: Vec<&Value> = phase("X").collect();
