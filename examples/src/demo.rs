@@ -69,7 +69,7 @@ pub struct DemoArgs {
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
     /// Write the `scheduler` strategy's downloads as Chrome trace-event JSON into this file
-    /// (open it in Perfetto or chrome://tracing).
+    /// (open it in Perfetto or in the Performance panel of Chrome's DevTools).
     #[arg(long, value_name = "FILE.json")]
     pub trace: Option<PathBuf>,
 }

@@ -1,5 +1,5 @@
 //! A strict check of Chrome trace-event JSON against the Trace Event Format, as Perfetto,
-//! `chrome://tracing` and the DevTools performance panel read it: the fields and types of every
+//! `chrome://tracing` and the DevTools Performance panel read it: the fields and types of every
 //! event, async begin/end pairs, instant scopes, metadata, and spans that stack on their track.
 
 #![allow(dead_code)]
