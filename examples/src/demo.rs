@@ -4,7 +4,9 @@
 //!
 //! With `--json` the report goes alone on stdout as
 //! `{"packages","bytes","floor_ms","strategies":[{"name","wall_ms","bound_ms","requests","duplicate_requests","bytes","demand_wait_ms"}]}`
-//! and the human table goes to stderr; without it the table goes to stdout. `--plot FILE.svg`
+//! (each strategy also gets `"wall_ms_rounds"`, every run's wall time, with `--rounds` above 1)
+//! and the human table goes to stderr; without it the table goes to stdout. `--rounds N` runs each
+//! strategy `N` times in turns and reports its median run (see [`rounds`]). `--plot FILE.svg`
 //! draws every strategy's share of packages ready over time (see [`crate::plot`]); `--trace
 //! FILE.json` writes the `scheduler` strategy's downloads as a Chrome trace (see
 //! [`crate::trace`]).
@@ -18,6 +20,7 @@ use crate::generate::{GenConfig, Universe};
 use crate::output::{check_writable, write_whole};
 use crate::sim::{self, SimConfig, SimReport, Strategy};
 
+pub mod rounds;
 mod table;
 
 pub use table::{LEGEND, headline, render_table};
@@ -53,6 +56,9 @@ pub struct DemoArgs {
     /// Seed of the generated lockfile.
     #[arg(long, default_value_t = 12241)]
     pub seed: u64,
+    /// Run every strategy this many times, taking turns, and report each one's median run.
+    #[arg(long, default_value_t = 1)]
+    pub rounds: usize,
     /// Run only these strategies (repeatable): naive, barrier, fifo, scheduler.
     #[arg(long = "strategy", value_parser = ["naive", "barrier", "fifo", "scheduler"])]
     pub strategies: Vec<String>,
@@ -63,7 +69,7 @@ pub struct DemoArgs {
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
     /// Write the `scheduler` strategy's downloads as Chrome trace-event JSON into this file
-    /// (open it in Perfetto or chrome://tracing).
+    /// (open it in Perfetto or in the Performance panel of Chrome's DevTools).
     #[arg(long, value_name = "FILE.json")]
     pub trace: Option<PathBuf>,
 }
@@ -79,6 +85,7 @@ impl Default for DemoArgs {
             resolve_concurrency: 64,
             index_lag_ms: 500,
             seed: 12241,
+            rounds: 1,
             strategies: Vec::new(),
             json: false,
             plot: None,
@@ -134,6 +141,9 @@ pub fn simulate(args: &DemoArgs) -> Result<DemoReport, String> {
     if args.resolve_concurrency == 0 {
         return Err("--resolve-concurrency must be at least 1".into());
     }
+    if args.rounds == 0 {
+        return Err("--rounds must be at least 1".into());
+    }
     if args.trace.is_some() && !args.strategies().contains(&Strategy::Scheduler) {
         return Err("--trace records the scheduler strategy's downloads: run it too".into());
     }
@@ -154,12 +164,27 @@ pub fn simulate(args: &DemoArgs) -> Result<DemoReport, String> {
     );
     let config = args.sim_config();
     let mut report = sim::run(&universe, &config, &[])?;
-    for strategy in args.strategies() {
-        eprintln!("running {} ...", strategy.name());
-        report
-            .strategies
-            .push(sim::run_strategy(&universe, &config, strategy)?);
+    let strategies = args.strategies();
+    let mut runs = vec![Vec::with_capacity(args.rounds); strategies.len()];
+    for round in 0..args.rounds {
+        for i in rounds::turn_order(strategies.len(), round) {
+            let strategy = strategies[i];
+            if args.rounds > 1 {
+                eprintln!(
+                    "running {} (round {} of {}) ...",
+                    strategy.name(),
+                    round + 1,
+                    args.rounds
+                );
+            } else {
+                eprintln!("running {} ...", strategy.name());
+            }
+            runs[i].push(sim::run_strategy(&universe, &config, strategy)?);
+        }
     }
+    report
+        .strategies
+        .extend(runs.into_iter().filter_map(rounds::median_run));
     Ok(report)
 }
 

@@ -33,6 +33,17 @@ fn colour(name: &str) -> RGBColor {
     }
 }
 
+/// How `strategy`'s curve is drawn: the scheduler's thickest; barrier's wide and pale, since
+/// where its warm packages arrive as fifo's do the two curves coincide, and fifo's, drawn on top,
+/// would hide it.
+fn curve_style(strategy: &str) -> ShapeStyle {
+    match strategy {
+        "scheduler" => colour(strategy).stroke_width(3),
+        "barrier" => colour(strategy).mix(0.45).stroke_width(6),
+        _ => colour(strategy).stroke_width(2),
+    }
+}
+
 /// The SVG of `report`, titled `title`; an error if drawing fails or no strategy ran.
 pub fn render(report: &SimReport, title: &str) -> Result<String, String> {
     let strategies = &report.strategies;
@@ -57,23 +68,20 @@ pub fn render(report: &SimReport, title: &str) -> Result<String, String> {
     };
 
     // The legend: a line sample and one or two lines of text per entry.
-    let mut legend: Vec<(RGBColor, u32, bool, Vec<String>)> = strategies
+    let mut legend: Vec<(ShapeStyle, bool, Vec<String>)> = strategies
         .iter()
         .map(|s| {
-            let width = if s.name == "scheduler" { 3 } else { 2 };
             let label = format!("{} — {:.2} s", s.name, seconds(s.wall_ms));
-            (colour(&s.name), width, false, vec![label])
+            (curve_style(&s.name), false, vec![label])
         })
         .collect();
     legend.push((
-        RGBColor(150, 150, 150),
-        1,
+        RGBColor(150, 150, 150).stroke_width(1),
         true,
         vec![format!("resolution ends — {:.2} s", seconds(resolved))],
     ));
     legend.push((
-        BLACK,
-        1,
+        BLACK.stroke_width(1),
         true,
         vec![
             format!("bound — {:.2} s", seconds(bound)),
@@ -107,12 +115,19 @@ pub fn render(report: &SimReport, title: &str) -> Result<String, String> {
             .draw()
             .map_err(|e| failed(&e))?;
         for s in strategies {
-            let width = if s.name == "scheduler" { 3 } else { 2 };
             chart
                 .draw_series(LineSeries::new(
                     steps(&s.ready_ms, seconds),
-                    colour(&s.name).stroke_width(width),
+                    curve_style(&s.name),
                 ))
+                .map_err(|e| failed(&e))?;
+        }
+        // A dot where each install ends: the last few packages are multi-MB tarballs, so the
+        // curve's last steps are too small to see.
+        for s in strategies {
+            let end = Circle::new((seconds(s.wall_ms), 100.0), 4, colour(&s.name).filled());
+            chart
+                .draw_series(std::iter::once(end))
                 .map_err(|e| failed(&e))?;
         }
         for (at, colour) in [(resolved, RGBColor(150, 150, 150)), (bound, BLACK)] {
@@ -123,8 +138,7 @@ pub fn render(report: &SimReport, title: &str) -> Result<String, String> {
         }
 
         let mut y = 40;
-        for (colour, width, dashed, lines) in legend {
-            let style = colour.stroke_width(width);
+        for (style, dashed, lines) in legend {
             let sample: &[(i32, i32)] = if dashed {
                 &[(0, 9), (12, 21)]
             } else {

@@ -163,8 +163,8 @@ impl Strategy {
 /// One strategy's result.
 ///
 /// Serialized (the demo's `--json`) as `{"name","wall_ms","bound_ms","requests",
-/// "duplicate_requests","bytes","demand_wait_ms"}`; the other fields feed the table, the plot and
-/// the trace.
+/// "duplicate_requests","bytes","demand_wait_ms"}`, plus `"wall_ms_rounds"` after several runs;
+/// the other fields feed the table, the plot and the trace.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct StrategyReport {
     /// Strategy name.
@@ -182,6 +182,11 @@ pub struct StrategyReport {
     pub bytes: u64,
     /// From the start of the install phase to the arrival of the last cold package.
     pub demand_wait_ms: f64,
+    /// Every run's wall time, in run order, when the strategy ran more than once (the demo's
+    /// `--rounds`); this report is then its run of median wall time. Empty after a single run, and
+    /// then not serialized.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub wall_ms_rounds: Vec<f64>,
     /// When resolution ended, from its start (not serialized).
     #[serde(skip)]
     pub resolve_ms: f64,
@@ -307,6 +312,7 @@ pub fn run_strategy(
         duplicate_requests: stats.duplicate_requests,
         bytes: stats.bytes_sent,
         demand_wait_ms: ms(timeline.demand_wait),
+        wall_ms_rounds: Vec::new(),
         resolve_ms: ms(resolve_end),
         cold: env.cold.load(Ordering::Relaxed),
         ready_ms,

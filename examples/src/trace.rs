@@ -1,4 +1,6 @@
-//! Chrome trace-event JSON of a scheduler's downloads, to open in Perfetto or `chrome://tracing`.
+//! Chrome trace-event JSON of a scheduler's downloads, to open in Perfetto, in the Performance
+//! panel of Chrome's DevTools ("Load profile"; it draws the slot tracks, not the queue track or the
+//! marks), or in `chrome://tracing` where a Chrome still has it.
 //!
 //! A [`TraceRecorder`] subscribes to [`Scheduler::events`] and stamps each event as it arrives, on
 //! a thread of its own (so the stamps do not wait for a busy executor). [`TraceRecorder::finish`]

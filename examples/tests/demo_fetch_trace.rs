@@ -5,6 +5,7 @@
 use std::process::{Command, Stdio};
 
 mod common;
+mod trace_format;
 
 use common::run_with_deadline;
 use lockfetch::generate::{GenConfig, Universe};
@@ -59,6 +60,7 @@ fn fetch_writes_a_trace_of_its_downloads() {
     let trace: Value =
         serde_json::from_str(&std::fs::read_to_string(&trace_path).expect("trace written"))
             .expect("the trace is JSON");
+    trace_format::check_trace_event_format(&trace);
     let events = trace["traceEvents"].as_array().expect("traceEvents");
     let spans: Vec<&Value> = events.iter().filter(|e| e["ph"] == "X").collect();
     assert_eq!(spans.len() as u64, fetched, "one span per download");

@@ -19,6 +19,7 @@ fn strategy(
         duplicate_requests: duplicates,
         bytes: 0,
         demand_wait_ms: 0.0,
+        wall_ms_rounds: Vec::new(),
         resolve_ms: 0.0,
         cold: 0,
         ready_ms: Vec::new(),

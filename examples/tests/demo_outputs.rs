@@ -4,6 +4,7 @@
 //! and the promotions marked. Loopback only.
 
 mod common;
+mod trace_format;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -139,8 +140,8 @@ fn json_plot_and_trace_of_one_run() {
     check_trace(&trace_path, count("scheduler", "requests"));
 }
 
-/// The SVG parses, and each strategy has a curve in its colour and a legend entry with its wall
-/// time from the JSON.
+/// The SVG parses, and each strategy has a curve in its colour, a dot where it ends and a legend
+/// entry with its wall time from the JSON.
 fn check_svg(path: &Path, by_name: &BTreeMap<&str, &Value>) {
     let text = std::fs::read_to_string(path).expect("the plot was written");
     let doc = roxmltree::Document::parse(&text).expect("the plot is well-formed XML");
@@ -169,13 +170,34 @@ fn check_svg(path: &Path, by_name: &BTreeMap<&str, &Value>) {
         texts.iter().any(|t| t.starts_with("bound — ")),
         "the bound is marked: {texts:?}"
     );
+
+    // One dot where each install ends, in its colour, further right for a longer wall time.
+    let mut ends: Vec<(f64, f64)> = by_name
+        .iter()
+        .map(|(name, s)| {
+            let colour = lockfetch::plot::colour_hex(name);
+            let dots: Vec<f64> = doc
+                .descendants()
+                .filter(|n| n.has_tag_name("circle") && n.attribute("fill") == Some(&colour))
+                .filter_map(|n| n.attribute("cx")?.parse().ok())
+                .collect();
+            assert_eq!(dots.len(), 1, "one end dot for {name}");
+            (s["wall_ms"].as_f64().unwrap(), dots[0])
+        })
+        .collect();
+    ends.sort_by(|a, b| a.0.total_cmp(&b.0));
+    assert!(
+        ends.windows(2).all(|w| w[0].1 <= w[1].1),
+        "end dots in wall-time order: {ends:?}"
+    );
 }
 
-/// The trace parses as trace-event JSON, has one span per download the server counted, on slot
+/// The trace parses as trace-event JSON (strictly), has one span per download the server counted, on slot
 /// tracks that never run two at once, and marks promotions.
 fn check_trace(path: &Path, requests: u64) {
     let text = std::fs::read_to_string(path).expect("the trace was written");
     let trace: Value = serde_json::from_str(&text).expect("the trace is JSON");
+    trace_format::check_trace_event_format(&trace);
     let events = trace["traceEvents"].as_array().expect("traceEvents");
     let phase = |ph: &'static str| events.iter().filter(move |e| e["ph"] == ph);
     let spans: Vec<&Value> = phase("X").collect();

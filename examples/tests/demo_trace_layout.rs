@@ -1,6 +1,9 @@
 //! The trace layout of `lockfetch::trace` on hand-written event sequences: slots are reused
 //! lowest first, a promotion is marked where the job is, a retry ends its span, a cancelled job
-//! closes its queue span, and what is still open when recording stopped ends there.
+//! closes its queue span, and what is still open when recording stopped ends there; and that the
+//! result, and only a valid trace, passes the strict trace-event format check.
+
+mod trace_format;
 
 use std::time::Duration;
 
@@ -67,6 +70,12 @@ fn slots_promotions_retries_and_open_spans() {
     };
     assert_eq!(trace.attempts(), 4);
     assert_eq!(trace.promotions(), 2);
+    // Retries, cancels and spans still open all stay valid trace events.
+    let phases = trace_format::check_trace_event_format(&trace.to_json());
+    assert_eq!(
+        (phases["X"], phases["b"], phases["e"], phases["i"]),
+        (4, 4, 4, 2)
+    );
     let events = events(&trace);
     let mut spans = spans(&events);
     spans.sort_by(|x, y| x.2.total_cmp(&y.2));
@@ -118,4 +127,32 @@ fn slots_promotions_retries_and_open_spans() {
         .map(|e| e["args"]["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["queue", "slot 1", "slot 2"]);
+}
+
+/// The format check rejects what a trace viewer would: an unknown instant scope, an async end
+/// without its begin, and two spans overlapping on one track.
+#[test]
+fn the_format_check_rejects_broken_traces() {
+    let named = |tid: u64| serde_json::json!({"ph": "M", "name": "thread_name", "pid": 1, "tid": tid, "args": {"name": "slot"}});
+    let broken = [
+        serde_json::json!({"traceEvents": [{"ph": "i", "name": "promoted", "pid": 1, "tid": 0, "ts": 1.0, "s": "x"}]}),
+        serde_json::json!({"traceEvents": [{"ph": "e", "name": "a", "cat": "queued", "id": 1, "pid": 1, "tid": 0, "ts": 1.0}]}),
+        serde_json::json!({"traceEvents": [
+            named(1),
+            {"ph": "X", "name": "a", "pid": 1, "tid": 1, "ts": 0.0, "dur": 10.0},
+            {"ph": "X", "name": "b", "pid": 1, "tid": 1, "ts": 5.0, "dur": 10.0},
+        ]}),
+        serde_json::json!({"traceEvents": [{"ph": "X", "name": "a", "pid": 1, "tid": 1, "ts": 0.0, "dur": 1.0}]}),
+    ];
+    for trace in broken {
+        let checked = std::panic::catch_unwind(|| trace_format::check_trace_event_format(&trace));
+        assert!(checked.is_err(), "accepted {trace}");
+    }
+    let fine = serde_json::json!({"traceEvents": [
+        named(1),
+        {"ph": "X", "name": "a", "pid": 1, "tid": 1, "ts": 0.0, "dur": 10.0},
+        {"ph": "X", "name": "b", "pid": 1, "tid": 1, "ts": 2.0, "dur": 3.0},
+        {"ph": "X", "name": "c", "pid": 1, "tid": 1, "ts": 10.0, "dur": 1.0},
+    ]});
+    assert_eq!(trace_format::check_trace_event_format(&fine)["X"], 3);
 }

@@ -44,6 +44,13 @@ pub fn render_table(report: &DemoReport, args: &DemoArgs) -> String {
         "resolution took {resolve_ms:.0} ms; the needed bytes alone take {:.0} ms on the link",
         report.floor_ms
     );
+    if args.rounds > 1 {
+        let _ = writeln!(
+            out,
+            "each strategy ran {} times, taking turns; the table shows its run of median wall time",
+            args.rounds
+        );
+    }
     if let Some(headline) = headline(report) {
         let _ = writeln!(out, "\n{headline}\n");
     }
@@ -74,6 +81,17 @@ pub fn render_table(report: &DemoReport, args: &DemoArgs) -> String {
             s.demand_wait_ms,
             s.cold
         );
+    }
+    if report
+        .strategies
+        .iter()
+        .any(|s| !s.wall_ms_rounds.is_empty())
+    {
+        let _ = writeln!(out, "\nwall ms of every run, in order:");
+        for s in &report.strategies {
+            let walls: Vec<String> = s.wall_ms_rounds.iter().map(|w| format!("{w:.0}")).collect();
+            let _ = writeln!(out, "  {:<10} {}", s.name, walls.join(" "));
+        }
     }
     let _ = write!(out, "\n{LEGEND}");
     out
