@@ -93,7 +93,7 @@ pub struct FetchArgs {
     /// Print the tarball URL of every package this platform needs, one per line, and exit.
     #[arg(long)]
     pub list_urls: bool,
-    /// Write the downloads as Chrome trace-event JSON into this file (Perfetto, chrome://tracing).
+    /// Write the downloads as Chrome trace-event JSON into this file (Perfetto, or DevTools' Performance panel).
     #[arg(long, value_name = "FILE.json")]
     pub trace: Option<PathBuf>,
 }
