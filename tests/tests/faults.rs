@@ -396,6 +396,19 @@ async fn close_with_queued_and_running(ctx: Ctx) {
     assert_eq!(rec.kinds(8).last(), Some(&EventKind::Cancelled));
 
     fake.release_all();
+    let ended = rec
+        .wait_for(&ctx, "the prefetch of 2 fails after close", |e| {
+            e.key == 2
+                && matches!(
+                    e.kind,
+                    EventKind::Failed { .. } | EventKind::Retrying { .. }
+                )
+        })
+        .await;
+    assert!(
+        matches!(ended.kind, EventKind::Failed { .. }),
+        "a prefetch failing after close is not retried: {ended:?}"
+    );
     assert_eq!(
         timers.pending(),
         2,
