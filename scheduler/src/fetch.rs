@@ -28,8 +28,8 @@ use crate::event::{EventHub, EventKind};
 /// # assert_fetch(fetcher);
 /// ```
 ///
-/// The future runs on the task of its slot, spawned through the [`Runtime`](crate::Runtime) (a slot's
-/// task runs the next queued job when its job ends); the scheduler never drops it early, so it need not be cancel-safe (the runtime may, when it shuts
+/// The future runs on a task of its own, spawned through the [`Runtime`](crate::Runtime); the
+/// scheduler never drops it early, so it need not be cancel-safe (the runtime may, when it shuts
 /// down: the job's waiters then get [`Error::Aborted`](crate::Error::Aborted)). A panic in
 /// `fetch`, in the future or in its `Drop` fails that attempt with
 /// [`Error::Panicked`](crate::Error::Panicked) and frees the slot.

@@ -30,7 +30,7 @@
 //! | Queued(Demand) | last waiter dropped, prefetch interest | Queued(Prefetch), at the tail | `Demoted` |
 //! | Queued, Backoff | last waiter dropped, no prefetch interest (or closed) | Absent | `Cancelled` |
 //! | Queued, Backoff without waiters | `cancel`, or `close` | Absent | `Cancelled` |
-//! | Queued | a slot is free for its class | Running(attempt + 1) on the freeing task, or a new one | `Started` |
+//! | Queued | a slot is free for its class | Running(attempt + 1), its task spawned | `Started` |
 //! | Queued | the runtime is gone | Absent, every waiter gets `Aborted` | `Failed(Aborted)` |
 //! | Running | waiter dropped | Running (priority may fall; it still finishes) | `Demoted` if the class fell |
 //! | Running | `Ok(v)` | Done(v), every waiter gets `v` | `Succeeded` |
@@ -76,7 +76,7 @@ use crate::store::{Kept, Store};
 enum Phase {
     /// Waiting for a slot.
     Queued(Ticket),
-    /// Holding a slot; attempt number `attempt` runs on the slot's task.
+    /// Holding a slot; attempt number `attempt` runs on its own task.
     Running { attempt: u32 },
     /// Attempt `attempt` failed transiently; waiting out the retry delay without a slot.
     Backoff { attempt: u32 },

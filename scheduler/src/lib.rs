@@ -69,7 +69,7 @@
 //! - **Capacity.** `concurrency` slots; prefetches hold at most `concurrency - reserved_for_demand`
 //!   of them, so a demand never waits behind speculative downloads while the reserve is free. A
 //!   waiter holds no slot; neither does a job in retry backoff.
-//! - **Progress without callers.** Every attempt runs on its slot's task, spawned through the
+//! - **Progress without callers.** Every attempt runs on a task of its own, spawned through the
 //!   [`Runtime`]; a dropped waiter never cancels or stalls it.
 //! - **Results.** Values are kept and returned to every later caller, also after `close`;
 //!   [`Scheduler::peek`] reads them with one read lock, no scheduler lock, no await.
@@ -103,10 +103,9 @@
 //!   both in flight and kept; its waiters are woken after the lock is released.
 //! - Done values live apart, in hash tables behind one `RwLock`, read with the hash computed
 //!   once, so the warm path never meets the scheduler lock.
-//! - A busy slot has a task (monomorphized for the fetcher, so its future is not boxed twice); when
-//!   its job ends and a queued job gets the slot, the same task runs it, after a yield if the
-//!   ended job never waited. [`Scheduler::get_all`] registers its demands 64 per lock hold and is
-//!   one [`Wait`] per key in a `FuturesUnordered`.
+//! - Each attempt gets a task of its own (monomorphized for the fetcher, so its future is not
+//!   boxed twice). [`Scheduler::get_all`] registers its demands 64 per lock hold and is one
+//!   [`Wait`] per key in a `FuturesUnordered`.
 //! - No behaviour depends on the clock except the retry backoff.
 
 #![warn(missing_docs)]

@@ -1,9 +1,8 @@
-//! The tasks the scheduler spawns: one per busy slot, and one per retry delay.
+//! The tasks the scheduler spawns: one per attempt, and one per retry delay.
 //!
-//! A slot's task runs an attempt, then ends its job under the scheduler lock (keeping the outcome,
-//! answering the waiters, starting the jobs the freed slot allows) and wakes the waiters once the
-//! lock is released. If a queued job got the freed slot, the same task runs it next: a spawn per
-//! job only where a slot was idle.
+//! An attempt's task runs the fetch, then ends the job under the scheduler lock (keeping the
+//! outcome, answering the waiters, starting the jobs its freed slot allows) and wakes the waiters
+//! once the lock is released.
 //!
 //! Both kinds of task hold a guard that ends their job if the task is dropped before it finishes —
 //! the runtime shut down with the job in flight, or refused the task — so no waiter, `drain` or
@@ -12,10 +11,9 @@
 
 use std::hash::Hash;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::pin;
 use std::time::Duration;
 
-use futures_lite::{FutureExt, future};
+use futures_lite::FutureExt;
 
 use crate::error::{ErrorClass, panic_message};
 use crate::fetch::{Fetch, JobContext};
@@ -43,44 +41,16 @@ where
         .spawn(Box::pin(run::<K, V, E, F>(guard, start)));
 }
 
-/// A slot's task: runs attempts until the slot it holds is not handed a queued job.
-async fn run<K, V, E, F>(mut guard: Guard<K, V, E>, mut start: Start<K>)
+async fn run<K, V, E, F>(mut guard: Guard<K, V, E>, start: Start<K>)
 where
     K: Clone + Eq + Hash + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
     E: Send + Sync + 'static,
     F: Fetch<K, V, E>,
 {
-    loop {
-        guard.polled = true;
-        let mut waited = false;
-        let end = {
-            let mut running = pin!(attempt::<K, V, E, F>(&guard.inner, start));
-            future::poll_fn(|cx| {
-                let poll = running.as_mut().poll(cx);
-                waited |= poll.is_pending();
-                poll
-            })
-            .await
-        };
-        // The slot this attempt freed goes to the next queued job, if any: it runs on this task.
-        let Some(next) = guard.end_and_continue(end) else {
-            return;
-        };
-        guard = Guard {
-            inner: Arc::clone(&guard.inner),
-            id: next.id,
-            seq: next.seq,
-            polled: true,
-            kind: Kind::Attempt,
-        };
-        start = next;
-        // A job that never waited (a cache hit) lets the runtime run other tasks before the next
-        // one, so a run of them cannot hold the thread.
-        if !waited {
-            future::yield_now().await;
-        }
-    }
+    guard.polled = true;
+    let end = attempt::<K, V, E, F>(&guard.inner, start).await;
+    guard.end(end);
 }
 
 /// Spawns the timer of a job entering backoff: once `delay` is over, the job queues again.
@@ -138,22 +108,8 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Guard<K, V, E> {
         self.kind = Kind::Ended;
     }
 
-    /// Ends the attempt under the lock, then carries out what that decided, except that the first
-    /// job started in the freed slot is handed back to run on this task.
-    fn end_and_continue(&mut self, end: AttemptEnd<V, E>) -> Option<Start<K>> {
-        let mut fx = self.finish(end);
-        let next = (!fx.start.is_empty()).then(|| fx.start.remove(0));
-        Inner::apply(&self.inner, fx);
-        next
-    }
-
     /// Ends the attempt under the lock, then carries out what that decided.
     fn end(&mut self, end: AttemptEnd<V, E>) {
-        let fx = self.finish(end);
-        Inner::apply(&self.inner, fx);
-    }
-
-    fn finish(&mut self, end: AttemptEnd<V, E>) -> Effects<K> {
         self.disarm();
         let inner = &self.inner;
         let mut fx = Effects::new();
@@ -165,7 +121,7 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Guard<K, V, E> {
             |k| inner.hash(k),
             &mut fx,
         );
-        fx
+        Inner::apply(inner, fx);
     }
 }
 
