@@ -2,30 +2,10 @@
 //! strategy, the distance to the bound, the speculative downloads never made, and the legend.
 
 use lockfetch::demo::{DemoArgs, LEGEND, headline, render_table};
-use lockfetch::sim::{SimReport, StrategyReport};
+use lockfetch::sim::SimReport;
 
-fn strategy(
-    name: &str,
-    wall_ms: f64,
-    bound_ms: f64,
-    requests: u64,
-    duplicates: u64,
-) -> StrategyReport {
-    StrategyReport {
-        name: name.to_string(),
-        wall_ms,
-        bound_ms,
-        requests,
-        duplicate_requests: duplicates,
-        bytes: 0,
-        demand_wait_ms: 0.0,
-        wall_ms_rounds: Vec::new(),
-        resolve_ms: 0.0,
-        cold: 0,
-        ready_ms: Vec::new(),
-        trace: None,
-    }
-}
+mod demo_support;
+use demo_support::strategy;
 
 fn report(scheduler_wall: f64, scheduler_requests: u64) -> SimReport {
     SimReport {

@@ -2,41 +2,15 @@
 //! wall time with every run's wall time beside it, and a single round keeps the documented JSON.
 //! The simulated run is small and on loopback, under a deadline.
 
-use std::sync::mpsc;
-use std::time::Duration;
-
 use lockfetch::demo::rounds::{median_run, turn_order};
 use lockfetch::demo::{self, DemoArgs, render_table};
 use lockfetch::sim::StrategyReport;
 
-/// Run `f` on a thread, failing the test if it takes longer than `secs`.
-fn with_timeout<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(Duration::from_secs(secs)) {
-        Ok(value) => value,
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("timed out after {secs} s"),
-        Err(mpsc::RecvTimeoutError::Disconnected) => panic!("the run panicked"),
-    }
-}
+mod demo_support;
+use demo_support::{strategy, with_timeout};
 
 fn run(wall_ms: f64, requests: u64) -> StrategyReport {
-    StrategyReport {
-        name: "fifo".to_string(),
-        wall_ms,
-        bound_ms: 100.0,
-        requests,
-        duplicate_requests: 0,
-        bytes: 0,
-        demand_wait_ms: 0.0,
-        wall_ms_rounds: Vec::new(),
-        resolve_ms: 0.0,
-        cold: 0,
-        ready_ms: Vec::new(),
-        trace: None,
-    }
+    strategy("fifo", wall_ms, 100.0, requests, 0)
 }
 
 #[test]

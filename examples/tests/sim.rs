@@ -4,25 +4,14 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use lockfetch::demo::{self, DemoArgs};
 use lockfetch::generate::{GenConfig, Universe, sri_sha512, tarball_bytes, tarball_path};
 use lockfetch::sim::{self, SimConfig, Strategy};
 
-/// Run `f` on a thread, failing the test if it takes longer than `secs`.
-fn with_timeout<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(Duration::from_secs(secs)) {
-        Ok(value) => value,
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("timed out after {secs} s"),
-        Err(mpsc::RecvTimeoutError::Disconnected) => panic!("the run panicked"),
-    }
-}
+mod demo_support;
+use demo_support::with_timeout;
 
 fn config(packages: usize, seed: u64) -> GenConfig {
     GenConfig {

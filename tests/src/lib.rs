@@ -571,6 +571,18 @@ impl Drop for Watchdog {
     }
 }
 
+/// Runs `f` on a thread of its own and fails the test if it is not done within
+/// [`TEST_TIMEOUT`]: for tests that build their runtime themselves.
+pub fn on_thread_within<T: Send + 'static>(
+    what: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || tx.send(f()));
+    rx.recv_timeout(TEST_TIMEOUT)
+        .unwrap_or_else(|_| panic!("{what}: still waiting after {TEST_TIMEOUT:?}"))
+}
+
 /// Runs the test body `body` under `exec`, failing with a message if it takes longer than
 /// [`TEST_TIMEOUT`].
 ///

@@ -3,12 +3,10 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::mpsc;
-use std::thread;
-use std::time::Duration;
 
 use fetch_scheduler::{JobContext, Runtime, Scheduler};
 use fetch_scheduler_smol::SmolRuntime;
+use fetch_scheduler_tests::on_thread_within as within;
 use fetch_scheduler_tokio::TokioRuntime;
 
 type S = Scheduler<u32, u32, String>;
@@ -25,14 +23,6 @@ fn scheduler(runtime: impl Runtime) -> S {
             async move { Ok(key) }
         })
         .unwrap()
-}
-
-/// Runs `f` on a thread of its own and fails the test if it is not done within 10 s.
-fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || tx.send(f()));
-    rx.recv_timeout(Duration::from_secs(10))
-        .unwrap_or_else(|_| panic!("{what}: still waiting after 10 s"))
 }
 
 /// Queues `JOBS` instant jobs on one slot, then spawns an observer; returns how many jobs had
