@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{Run, World};
+use common::{Run, World, run_with_deadline};
 use lockfetch::registry::Fault;
 
 /// The one failure of a run's JSON, which must name `key`.
@@ -329,6 +329,44 @@ fn registry_from_environment_and_npmrc_or_a_clear_error() {
     let run = world.run(&args, &[]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(world.check_cache().len(), 3);
+}
+
+#[test]
+fn lockfile_flag_takes_the_project_directory() {
+    let world = World::new(3);
+    let url = world.registry.url();
+    // The registry comes from the project's .npmrc: the directory given is the project.
+    std::fs::write(world.work().join(".npmrc"), format!("registry={url}/\n")).unwrap();
+    let elsewhere = world.dir.path().join("home");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let project = world.work();
+    let cache = world.cache();
+    let args = [
+        "fetch",
+        "--lockfile",
+        project.to_str().unwrap(),
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "--json",
+    ];
+    let mut cmd = world.command(&args, &[]);
+    cmd.current_dir(&elsewhere);
+    let run = run_with_deadline(cmd);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["fetched"], 3);
+    assert_eq!(world.check_cache().len(), 3);
+
+    // A directory without a lockfile names the file it looked for.
+    let empty = world.dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let line = setup_error(&world.run(
+        &["fetch", "--lockfile", empty.to_str().unwrap(), "--json"],
+        &[],
+    ));
+    assert!(
+        line.contains(&empty.join("pnpm-lock.yaml").display().to_string()),
+        "{line}"
+    );
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! config says.
 
 use std::io::IsTerminal as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::config::Env;
@@ -21,7 +21,7 @@ pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_millis(200);
 /// Command-line arguments of `lockfetch fetch`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct FetchArgs {
-    /// The pnpm v9 lockfile to read.
+    /// The pnpm v9 lockfile to read, or the project directory holding its `pnpm-lock.yaml`.
     #[arg(long, value_name = "PATH", default_value = "pnpm-lock.yaml")]
     pub lockfile: PathBuf,
     /// Registry base URL (else npm's config: $npm_config_registry, the project's .npmrc,
@@ -189,7 +189,7 @@ impl From<&FetchArgs> for FetchOptions {
             ))
         };
         FetchOptions {
-            lockfile: args.lockfile.clone(),
+            lockfile: lockfile_path(&args.lockfile),
             registry: args.registry.clone(),
             cache_dir: args
                 .cache_dir
@@ -228,4 +228,13 @@ pub fn default_cache_dir(env: &Env) -> PathBuf {
         return PathBuf::from(home).join(".cache").join("lockfetch");
     }
     PathBuf::from(".lockfetch-cache")
+}
+
+/// `--lockfile` names the lockfile itself or, as pnpm users point at a project, its directory.
+fn lockfile_path(arg: &Path) -> PathBuf {
+    if arg.is_dir() {
+        arg.join("pnpm-lock.yaml")
+    } else {
+        arg.to_path_buf()
+    }
 }
