@@ -3,7 +3,7 @@
 # every setting once, in turn, each into a fresh cache; prints each setting's median and
 # inter-quartile range. Not part of CI: it needs the network.
 #
-# usage: benches/concurrency_sweep.sh LOCKFILE [--registry URL] [--rounds N] [SETTING...]
+# usage: benches/concurrency_sweep.sh LOCKFILE|PROJECT-DIR [--registry URL] [--rounds N] [SETTING...]
 #   --registry  default: `npm config get registry`
 #   --rounds    default: 10
 #   SETTING     default: 16 32 64 128
@@ -27,21 +27,7 @@ while [[ $# -gt 0 ]]; do
     esac
 done
 [[ ${#settings[@]} -gt 0 ]] || settings=(16 32 64 128)
-[[ -f $lockfile ]] || { echo "no such lockfile: $lockfile" >&2; exit 2; }
-if [[ -z $registry ]]; then
-    registry=$(npm config get registry 2>/dev/null || true)
-    [[ -n $registry && $registry != undefined ]] ||
-        { echo "no registry: pass --registry URL or set npm's registry" >&2; exit 2; }
-fi
-
-root=$(cd "$(dirname "$0")/.." && pwd)
-bin=${LOCKFETCH:-$root/target/release/lockfetch}
-if [[ ! -x $bin ]]; then
-    (cd "$root" && cargo build --release --bin lockfetch)
-fi
-
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+source "$(dirname "$0")/network_common.sh"
 declare -A times
 for ((r = 1; r <= rounds; r++)); do
     for c in "${settings[@]}"; do

@@ -4,7 +4,7 @@
 # the network. Each round runs the three modes (in a rotating order) with a fresh cache each;
 # the table shows every run, the median, and lockfetch's median over the faster curl mode's.
 #
-# usage: benches/real_fetch.sh LOCKFILE [--registry URL] [--rounds N] [-- LOCKFETCH-FETCH-ARGS...]
+# usage: benches/real_fetch.sh LOCKFILE|PROJECT-DIR [--registry URL] [--rounds N] [-- LOCKFETCH-FETCH-ARGS...]
 #   --registry  default: `npm config get registry`
 #   --rounds    default: 3
 #   after --    extra arguments for `lockfetch fetch` (e.g. --concurrency 32); none by default
@@ -27,23 +27,9 @@ while [[ $# -gt 0 ]]; do
         *) echo "unknown argument: $1" >&2; usage ;;
     esac
 done
-[[ -f $lockfile ]] || { echo "no such lockfile: $lockfile" >&2; exit 2; }
-if [[ -z $registry ]]; then
-    registry=$(npm config get registry 2>/dev/null || true)
-    [[ -n $registry && $registry != undefined ]] ||
-        { echo "no registry: pass --registry URL or set npm's registry" >&2; exit 2; }
-fi
+source "$(dirname "$0")/network_common.sh"
 command -v curl >/dev/null || { echo "curl is needed" >&2; exit 2; }
 curl --version | grep -q HTTP2 || { echo "this curl has no HTTP/2" >&2; exit 2; }
-
-root=$(cd "$(dirname "$0")/.." && pwd)
-bin=${LOCKFETCH:-$root/target/release/lockfetch}
-if [[ ! -x $bin ]]; then
-    (cd "$root" && cargo build --release --bin lockfetch)
-fi
-
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 
 "$bin" fetch --lockfile "$lockfile" --registry "$registry" --list-urls >"$work/urls"
 count=$(wc -l <"$work/urls")
