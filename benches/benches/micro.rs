@@ -964,15 +964,19 @@ fn cpu_time() -> Option<Duration> {
 
 fn threads_cpu_time() -> Option<Duration> {
     let mut nanos = 0u64;
-    for task in std::fs::read_dir("/proc/self/task").ok()? {
+    let mut found = false;
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
         // The first field of a thread's schedstat is its time on a CPU, in nanoseconds. A thread
         // that ended since the directory was read has no file left and is skipped.
-        let Ok(text) = std::fs::read_to_string(task.ok()?.path().join("schedstat")) else {
+        let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) else {
             continue;
         };
-        nanos += text.split_whitespace().next()?.parse::<u64>().ok()?;
+        if let Some(Ok(n)) = text.split_whitespace().next().map(str::parse::<u64>) {
+            nanos += n;
+            found = true;
+        }
     }
-    Some(Duration::from_nanos(nanos))
+    found.then(|| Duration::from_nanos(nanos))
 }
 
 fn process_cpu_ticks() -> Option<Duration> {
