@@ -43,6 +43,8 @@
 //! | Backoff | its timer task dropped unfinished | Absent, every waiter gets `Aborted` | `Failed(Aborted)` |
 //! | Done | `get`/`prefetch`/`peek` (also after `close`) | Done (answered at once) | — |
 //! | Done | `forget` | Absent | — |
+//! | Absent, Done | `insert(v)` | Done(v), replacing what was kept | — |
+//! | Queued, Running, Backoff | `insert(v)` | same (refused: the job's own result will be kept) | — |
 //!
 //! A job's effective priority is the highest of its live interests: `Demand` with the highest hint
 //! of its waiters and prefetches if it has a waiter, else `Prefetch` with the highest hint its
@@ -334,9 +336,28 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
         Prefetched::Queued
     }
 
+    /// `insert`: keeps `value` for a key that has no job in flight, replacing what was kept.
+    /// Returns whether it did. Done under the lock so no job can be claimed between the check and
+    /// the write: a key stays in flight or kept, never both.
+    pub(crate) fn insert(
+        &mut self,
+        key: K,
+        hash: u64,
+        value: V,
+        store: &Store<K, V, E>,
+        hasher: impl Fn(&K) -> u64,
+    ) -> bool {
+        if self.find(hash, &key).is_some() {
+            return false;
+        }
+        store.remove(hash, &key);
+        store.insert(hash, key, Ok(value), hasher);
+        true
+    }
+
     /// `get`: joins the job in flight (promoting it if needed), or queues a new one at `Demand`
-    /// unless it is kept. Returns the new waiter's id, or the answer at once (`Err`): the kept
-    /// outcome, or `Closed`.
+    /// unless it is kept. Returns the new waiter's id and whether this demand queued the job, or
+    /// the answer at once (`Err`): the kept outcome, or `Closed`.
     pub(crate) fn demand(
         &mut self,
         key: K,
@@ -344,7 +365,7 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
         hint: u64,
         store: &Store<K, V, E>,
         fx: &mut Effects<K>,
-    ) -> Result<usize, Kept<V, E>> {
+    ) -> Result<(usize, bool), Kept<V, E>> {
         let found = self.find(hash, &key);
         if found.is_none() {
             if let Some(kept) = store.get(hash, &key) {
@@ -368,7 +389,7 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
             if let Waiter::Waiting { job, .. } = &mut self.waiters[waiter] {
                 *job = id;
             }
-            return Ok(waiter);
+            return Ok((waiter, true));
         };
         let job = &mut self.jobs[id];
         job.waiters.push((waiter, hint));
@@ -380,7 +401,7 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
             self.events.send(job.key(), EventKind::Joined(job.priority));
         }
         self.dispatch(fx);
-        Ok(waiter)
+        Ok((waiter, false))
     }
 
     fn new_job(

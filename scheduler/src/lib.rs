@@ -72,7 +72,10 @@
 //! - **Progress without callers.** Every attempt runs on a task of its own, spawned through the
 //!   [`Runtime`]; a dropped waiter never cancels or stalls it.
 //! - **Results.** Values are kept and returned to every later caller, also after `close`;
-//!   [`Scheduler::peek`] reads them with one read lock, no scheduler lock, no await.
+//!   [`Scheduler::peek`] reads them with one read lock, no scheduler lock, no await. A value found
+//!   outside the scheduler (on disk, by another path) is kept with [`Scheduler::insert`], unless a
+//!   job for its key is in flight. [`Wait::is_owner`] tells the `get` that queued a job — whose key
+//!   the fetcher sees — from those that joined it.
 //! - **Errors.** Every waiter of a failed job receives the fetcher's real error, shared
 //!   ([`Error::Failed`]). Transient errors are retried by the [`RetryPolicy`] and then forgotten (the
 //!   next request starts afresh); errors classified [`ErrorClass::Permanent`] are kept.

@@ -103,7 +103,7 @@ where
         let demanded = self.inner.lock().demand(key, hash, hint, store, &mut fx);
         Inner::apply(&self.inner, fx);
         match demanded {
-            Ok(waiter) => Wait::waiting(Arc::clone(&self.inner), waiter),
+            Ok((waiter, owner)) => Wait::waiting(Arc::clone(&self.inner), waiter, owner),
             Err(answer) => Wait::ready(answer),
         }
     }
@@ -126,7 +126,7 @@ where
             for Hinted { key, hint } in keys.by_ref().take(REGISTER_PER_LOCK) {
                 let hash = inner.hash(&key);
                 let wait = match core.demand(key.clone(), hash, hint, &inner.store, &mut fx) {
-                    Ok(waiter) => Wait::waiting(Arc::clone(inner), waiter),
+                    Ok((waiter, owner)) => Wait::waiting(Arc::clone(inner), waiter, owner),
                     Err(answer) => Wait::ready(answer),
                 };
                 waits.push((key, wait));
@@ -183,6 +183,39 @@ where
         let cancelled = self.inner.lock().cancel(hash, key, &mut fx);
         Inner::apply(&self.inner, fx);
         cancelled
+    }
+
+    /// Keeps `value` as the result of `key`, as if a job for it had succeeded, unless a job for `key`
+    /// is in flight (queued, running or backing off): then nothing changes and that job's own result
+    /// will be kept. Replaces a kept value or permanent error. Returns whether `value` was kept.
+    /// Works after [`close`](Self::close) too. Never waits.
+    ///
+    /// For a value obtained outside the scheduler — read from a persistent store, or fetched by
+    /// another path — that later requests should share instead of fetching it again. No event is
+    /// sent: no job ran.
+    ///
+    /// ```
+    /// # use fetch_scheduler::{BoxFuture, JobContext, Runtime, Scheduler};
+    /// # struct Smol;
+    /// # impl Runtime for Smol {
+    /// #     fn spawn(&self, task: BoxFuture<'static, ()>) { smol::spawn(task).detach(); }
+    /// #     fn sleep(&self, d: std::time::Duration) -> BoxFuture<'static, ()> {
+    /// #         Box::pin(async move { smol::Timer::after(d).await; })
+    /// #     }
+    /// # }
+    /// let tarballs: Scheduler<String, &'static str, std::io::Error> = Scheduler::builder()
+    ///     .build(Smol, |_url: &String, _cx: JobContext| async { Ok("downloaded") })
+    ///     .unwrap();
+    /// assert!(tarballs.insert("a.tgz".to_string(), "found on disk"));
+    /// assert_eq!(tarballs.peek("a.tgz"), Some("found on disk"));
+    /// assert_eq!(tarballs.stats().attempts, 0);
+    /// ```
+    pub fn insert(&self, key: K, value: V) -> bool {
+        let inner = &self.inner;
+        let hash = inner.hash(&key);
+        inner
+            .lock()
+            .insert(key, hash, value, &inner.store, |k| inner.hash(k))
     }
 
     /// Drops the kept value or permanent error of `key`, so the next request fetches it again.

@@ -24,6 +24,8 @@ use crate::sync::Arc;
 #[must_use = "a Wait does nothing unless awaited; dropping it withdraws the demand"]
 pub struct Wait<K: Clone + Eq + Hash, V: Clone, E> {
     state: State<K, V, E>,
+    /// Whether the `get` that made this queued the job.
+    owner: bool,
 }
 
 enum State<K, V, E> {
@@ -42,18 +44,52 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Wait<K, V, E> {
     pub(crate) fn ready(result: Result<V, Error<E>>) -> Self {
         Wait {
             state: State::Ready(Some(result)),
+            owner: false,
         }
     }
 
-    pub(crate) fn waiting(inner: Arc<Inner<K, V, E>>, waiter: usize) -> Self {
+    pub(crate) fn waiting(inner: Arc<Inner<K, V, E>>, waiter: usize, owner: bool) -> Self {
         Wait {
             state: State::Waiting { inner, waiter },
+            owner,
         }
     }
 
     /// Whether the answer was known when `get` returned (a kept result, or a refusal).
     pub fn is_immediate(&self) -> bool {
         matches!(self.state, State::Ready(_))
+    }
+
+    /// Whether the `get` that returned this queued a new job, so every attempt of that job runs
+    /// with this call's key; `false` when it joined a job in flight (a prefetch's, or another
+    /// `get`'s) or was answered at once. Fixed when `get` returns; never waits.
+    ///
+    /// With per-request data in the key, this tells whose data the fetcher used: an installer
+    /// reports "downloaded" for the request that owned the job and "found" for the others.
+    ///
+    /// ```
+    /// # use fetch_scheduler::{BoxFuture, JobContext, Runtime, Scheduler};
+    /// # struct Smol;
+    /// # impl Runtime for Smol {
+    /// #     fn spawn(&self, task: BoxFuture<'static, ()>) { smol::spawn(task).detach(); }
+    /// #     fn sleep(&self, d: std::time::Duration) -> BoxFuture<'static, ()> {
+    /// #         Box::pin(async move { smol::Timer::after(d).await; })
+    /// #     }
+    /// # }
+    /// let tarballs: Scheduler<String, usize, std::io::Error> = Scheduler::builder()
+    ///     .build(Smol, |url: &String, _cx: JobContext| {
+    ///         let len = url.len();
+    ///         async move { Ok(len) }
+    ///     })
+    ///     .unwrap();
+    /// tarballs.prefetch("a.tgz".to_string());
+    /// let joined = tarballs.get("a.tgz".to_string());
+    /// let owned = tarballs.get("b.tgz".to_string());
+    /// assert!(!joined.is_owner() && owned.is_owner());
+    /// # smol::block_on(async { joined.await.unwrap(); owned.await.unwrap(); });
+    /// ```
+    pub fn is_owner(&self) -> bool {
+        self.owner
     }
 }
 

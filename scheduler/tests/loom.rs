@@ -237,3 +237,42 @@ fn runtime_gone_vs_join() {
         check_counters(&s);
     });
 }
+
+/// `insert` racing a `get` of the same key: either the insert lands first (the get answers the
+/// inserted value and nothing is fetched) or the get claims the key first (the insert is refused,
+/// the fetched value is kept). Never both kept and in flight, never a fetch after a kept insert.
+#[test]
+fn insert_vs_claim() {
+    loom::model(|| {
+        let probe = Arc::new(Probe::default());
+        let s = scheduler(1, 0, Arc::clone(&probe));
+        let inserting = {
+            let s = s.clone();
+            thread::spawn(move || s.insert(1, 7))
+        };
+        let wait = s.get(1);
+        let owner = wait.is_owner();
+        let got = loom::future::block_on(wait).unwrap();
+        let inserted = inserting.join().unwrap();
+        settle(&s);
+        if owner {
+            assert_eq!(
+                got, 101,
+                "the get that claimed the key is answered by its fetch"
+            );
+            assert_eq!(probe.started.load(Ordering::SeqCst), 1);
+            // The get owned the job, so the insert found the key in flight (refused) or ran
+            // after the job ended (kept, replacing the fetched value).
+            let kept = s.peek(&1).unwrap();
+            assert_eq!(kept, if inserted { 7 } else { 101 });
+        } else {
+            assert!(
+                inserted,
+                "the get found the key kept, so the insert came first"
+            );
+            assert_eq!(got, 7);
+            assert_eq!(probe.started.load(Ordering::SeqCst), 0);
+        }
+        check_counters(&s);
+    });
+}

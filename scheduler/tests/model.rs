@@ -1,5 +1,5 @@
 //! Property test: random sequences of prefetch / get / waiter drop / cancel / completion (success,
-//! transient and permanent failure, panic) / close / forget, and in some cases the executor shutting
+//! transient and permanent failure, panic) / close / forget / insert, and in some cases the executor shutting
 //! down (dropping every task, refusing new ones), run against the real scheduler on a
 //! deterministic hand-cranked executor, and checked step by step against a plain reference model.
 //!
@@ -210,11 +210,13 @@ impl Model {
         Prefetched::Queued
     }
 
-    fn get(&mut self, k: u8, w: usize) {
+    /// Registers waiter `w`; whether it queued a new job (`Wait::is_owner`).
+    fn get(&mut self, k: u8, w: usize) -> bool {
         if let Some(answer) = self.done.get(&k) {
             self.answers.insert(w, Some(answer.clone()));
-            return;
+            return false;
         }
+        let mut owner = false;
         if self.jobs.contains_key(&k) {
             let seq = self.next_seq();
             let job = self.jobs.get_mut(&k).unwrap();
@@ -224,11 +226,13 @@ impl Model {
             job.waiters.insert(w);
         } else if self.closed {
             self.answers.insert(w, Some(Err(Error::Closed)));
-            return;
+            return false;
         } else if self.gone {
+            // The job is queued and fails at once: it cannot start.
             self.answers.insert(w, Some(Err(Error::Aborted)));
-            return;
+            return true;
         } else {
+            owner = true;
             let seq = self.next_seq();
             let waiters = BTreeSet::from([w]);
             self.jobs.insert(
@@ -243,6 +247,16 @@ impl Model {
         }
         self.answers.insert(w, None);
         self.dispatch();
+        owner
+    }
+
+    /// `insert`: kept unless the key is in flight.
+    fn insert(&mut self, k: u8, value: u32) -> bool {
+        if self.jobs.contains_key(&k) {
+            return false;
+        }
+        self.done.insert(k, Ok(value));
+        true
     }
 
     fn drop_waiter(&mut self, w: usize) {
@@ -439,6 +453,7 @@ enum Op {
     Complete(usize, Outcome),
     Close,
     Forget(u8),
+    Insert(u8),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -458,7 +473,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => key.clone().prop_map(Op::Cancel),
         8 => ((0usize..8), outcome).prop_map(|(i, o)| Op::Complete(i, o)),
         1 => Just(Op::Close),
-        1 => key.prop_map(Op::Forget),
+        1 => key.clone().prop_map(Op::Forget),
+        1 => key.prop_map(Op::Insert),
     ]
 }
 
@@ -581,8 +597,9 @@ proptest! {
                 Op::Get(k) => {
                     let w = next_waiter;
                     next_waiter += 1;
-                    h.waits.insert(w, h.scheduler.get(k));
-                    model.get(k, w);
+                    let wait = h.scheduler.get(k);
+                    prop_assert_eq!(wait.is_owner(), model.get(k, w), "is_owner of get({})", k);
+                    h.waits.insert(w, wait);
                 }
                 Op::DropWaiter(i) => {
                     if next_waiter > 0 {
@@ -624,6 +641,10 @@ proptest! {
                     model.close();
                 }
                 Op::Forget(k) => prop_assert_eq!(h.scheduler.forget(&k), model.done.remove(&k).is_some()),
+                Op::Insert(k) => {
+                    let value = value_of(k) + 1;
+                    prop_assert_eq!(h.scheduler.insert(k, value), model.insert(k, value));
+                }
             }
             h.run();
             check(&h, &model)?;

@@ -1222,8 +1222,58 @@ async fn progress_without_callers(ctx: Ctx) {
     .await;
 }
 
+/// `insert` keeps a value obtained outside the scheduler unless the key is in flight, and
+/// `Wait::is_owner` tells the `get` that queued a job from those that joined it or read a kept
+/// result.
+async fn insert_and_ownership(ctx: Ctx) {
+    let fake = Fake::new();
+    fake.hold(2);
+    let s = build(&ctx, &fake, 2, 0);
+    let mut rec = Recorder::new(&s);
+
+    // Absent: kept at once, answered without a fetch, and not owned by the `get` that reads it.
+    assert!(s.insert(1, 77));
+    assert_eq!(s.peek(&1), Some(77));
+    let kept = s.get(1);
+    assert!(kept.is_immediate() && !kept.is_owner());
+    assert_eq!(ctx.within("a kept inserted value", kept).await.unwrap(), 77);
+    assert_eq!(s.prefetch(1), Prefetched::Done);
+
+    // In flight: refused, and the job's own result is what gets kept.
+    let owner = s.get(2);
+    assert!(owner.is_owner(), "this get queued the job of key 2");
+    ctx.within("key 2 starts", fake.started(2, 1)).await;
+    let joiner = s.get(2);
+    assert!(!joiner.is_owner(), "this get joined it");
+    assert!(!s.insert(2, 5), "a key in flight is not overwritten");
+    fake.release(2);
+    assert_eq!(
+        ctx.within("key 2's owner", owner).await.unwrap(),
+        value_of(2, 1)
+    );
+    assert_eq!(
+        ctx.within("key 2's joiner", joiner).await.unwrap(),
+        value_of(2, 1)
+    );
+    assert_eq!(s.peek(&2), Some(value_of(2, 1)));
+
+    // Done: replaced. A prefetch queued a job, so the `get` that promotes it does not own it.
+    assert!(s.insert(2, 6));
+    assert_eq!(s.peek(&2), Some(6));
+    fake.hold(3);
+    assert_eq!(s.prefetch(3), Prefetched::Queued);
+    let promoter = s.get(3);
+    assert!(!promoter.is_owner(), "the prefetch queued key 3");
+    fake.release(3);
+    assert_eq!(ctx.within("key 3", promoter).await.unwrap(), value_of(3, 1));
+    assert_eq!(fake.calls(1), 0, "an inserted key is never fetched");
+    assert_eq!(s.stats().attempts, 2);
+    close_and_settle(&ctx, &s, &mut rec).await;
+}
+
 for_each_executor!(
     progress_without_callers,
+    insert_and_ownership,
     single_flight,
     join,
     promotion,
