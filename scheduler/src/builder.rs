@@ -4,17 +4,17 @@ use std::fmt;
 use std::hash::Hash;
 use std::marker::PhantomData;
 
+use crate::core::Core;
 use crate::error::{ConfigError, ErrorClass};
 use crate::event::EventHub;
 use crate::fetch::Fetch;
 use crate::inner::{Classify, Inner};
-use crate::key_state::Core;
 use crate::retry::RetryPolicy;
 use crate::runtime::Runtime;
 use crate::scheduler::Scheduler;
 use crate::store::Store;
 use crate::sync::{Arc, AtomicU64, Mutex};
-use crate::worker;
+use crate::tasks;
 
 /// Settings for a [`Scheduler`]; from [`Scheduler::builder`].
 pub struct Builder<K, V, E> {
@@ -113,8 +113,8 @@ where
             hasher: foldhash::fast::RandomState::default(),
             runtime: Box::new(runtime),
             fetcher: Box::new(fetcher),
-            spawn_job: worker::spawn::<K, V, E, F>,
-            spawn_backoff: worker::spawn_backoff::<K, V, E>,
+            spawn_job: tasks::spawn::<K, V, E, F>,
+            spawn_backoff: tasks::spawn_backoff::<K, V, E>,
             classify: self.classify,
             idle: event_listener::Event::new(),
             events,

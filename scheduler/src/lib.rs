@@ -114,13 +114,13 @@
 #![warn(missing_docs)]
 
 mod builder;
+mod core;
 mod drain;
 mod error;
 mod event;
 mod fetch;
 mod get_all;
 mod inner;
-mod key_state;
 mod priority;
 mod queue;
 mod retry;
@@ -129,19 +129,19 @@ mod scheduler;
 mod stats;
 mod store;
 mod sync;
+mod tasks;
 mod wait;
-mod worker;
 
 #[doc = include_str!("../docs/installers.md")]
 pub mod installers {}
 
 pub use crate::builder::Builder;
+pub use crate::core::Prefetched;
 pub use crate::drain::Drain;
 pub use crate::error::{ConfigError, Error, ErrorClass};
 pub use crate::event::{Event, EventKind, Events, FailCause};
 pub use crate::fetch::{Fetch, JobContext};
 pub use crate::get_all::{GetAll, Hinted};
-pub use crate::key_state::Prefetched;
 pub use crate::priority::{Class, Priority};
 pub use crate::retry::RetryPolicy;
 pub use crate::runtime::{BoxFuture, Runtime};

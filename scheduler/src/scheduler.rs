@@ -5,12 +5,12 @@ use std::fmt;
 use std::hash::Hash;
 
 use crate::builder::Builder;
+use crate::core::{Effects, Prefetched};
 use crate::drain::Drain;
 use crate::error::Error;
 use crate::event::Events;
 use crate::get_all::{GetAll, Hinted};
 use crate::inner::Inner;
-use crate::key_state::{Effects, Prefetched};
 use crate::stats::{InFlight, Stats};
 use crate::sync::{Arc, Ordering};
 use crate::wait::Wait;

@@ -6,9 +6,9 @@ use std::hash::Hash;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use crate::core::Effects;
 use crate::error::Error;
 use crate::inner::Inner;
-use crate::key_state::Effects;
 use crate::sync::Arc;
 
 /// The answer to a [`get`](crate::Scheduler::get): resolves to the key's value or its error.

@@ -15,10 +15,10 @@ use std::time::Duration;
 
 use futures_lite::FutureExt;
 
+use crate::core::{AttemptEnd, Effects, Start};
 use crate::error::{ErrorClass, panic_message};
 use crate::fetch::{Fetch, JobContext};
 use crate::inner::Inner;
-use crate::key_state::{AttemptEnd, Effects, Start};
 use crate::sync::Arc;
 
 /// Spawns the task of a job that got a slot; monomorphized for the fetcher type `F`.
