@@ -37,6 +37,20 @@ impl<K, V, E> Default for Builder<K, V, E> {
     }
 }
 
+// `Scheduler::builder` lives here, next to what it returns, so that this module depends on
+// `scheduler.rs` and not the other way round.
+impl<K, V, E> Scheduler<K, V, E>
+where
+    K: Clone + Eq + Hash + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    E: Send + Sync + 'static,
+{
+    /// Starts configuring a scheduler.
+    pub fn builder() -> Builder<K, V, E> {
+        Builder::default()
+    }
+}
+
 impl<K, V, E> Builder<K, V, E>
 where
     K: Clone + Eq + Hash + Send + Sync + 'static,

@@ -20,7 +20,8 @@ pub struct Event<K> {
     pub kind: EventKind,
 }
 
-/// What happened; the transition table of `src/key_state.rs` says when each is sent.
+/// What happened. Each happening sends exactly one event, under the scheduler lock, so the events
+/// of one key arrive in the order of its transitions (`Progress` excepted: the attempt sends it).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum EventKind {

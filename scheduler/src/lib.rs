@@ -53,17 +53,17 @@
 //!
 //! # Semantics
 //!
-//! Each key is **absent**, **queued**, **running**, **backing off** (between retries) or **done**;
-//! every transition is in the table at the top of `src/key_state.rs`, summarized here.
+//! Each key is **absent**, **queued**, **running**, **backing off** (between retries) or **done**.
+//! The rules that move it between them:
 //!
 //! - **Single flight.** At most one attempt per key runs at a time; every request for a key in
-//!   flight joins it. Claiming a key is one step under one lock.
+//!   flight joins it; requests racing for an absent key never start it twice.
 //! - **Priority.** [`Class::Prefetch`] < [`Class::Demand`], then a `u64` hint (larger first), then
 //!   FIFO. A job's priority is the highest of its live interests: the class of its waiters if it
 //!   has any, and the highest hint of all its waiters and prefetches.
-//! - **Promotion.** [`Scheduler::get`] on a queued prefetch moves it to the demand class in O(1):
-//!   the queue is a set of linked lists per (class, hint), so nothing is scanned. The running
-//!   attempt sees its priority change through [`JobContext::priority`].
+//! - **Promotion.** [`Scheduler::get`] on a queued prefetch moves it to the demand class in O(1),
+//!   without scanning the queue. The running attempt sees its priority change through
+//!   [`JobContext::priority`].
 //! - **Demotion.** When every waiter of a queued job is gone, it falls back to prefetch priority
 //!   if a prefetch asked for it, and leaves the queue otherwise. A running job always finishes.
 //! - **Capacity.** `concurrency` slots; prefetches hold at most `concurrency - reserved_for_demand`
@@ -87,7 +87,9 @@
 //!   on a runtime that is gone.
 //! - **Close.** [`Scheduler::close`] refuses new work and drops queued prefetches;
 //!   [`Scheduler::drain`] resolves when the rest has ended.
-//! - **Observation.** [`Scheduler::events`], [`Scheduler::stats`], [`Scheduler::snapshot`].
+//! - **Observation.** [`Scheduler::events`] (each variant of [`EventKind`] says which happening
+//!   sends it), [`Scheduler::stats`], [`Scheduler::snapshot`].
+//! - **Time.** No behaviour depends on the clock except the retry backoff.
 //!
 //! # Per-request data
 //!
@@ -95,21 +97,6 @@
 //! key type, left out of its `Eq` and `Hash`: two requests for one URL are then one job, and no
 //! side table is needed. With `K: Borrow<str>`, `peek`, `cancel` and `forget` take the bare URL.
 //! The [`installers`] guide shows it whole.
-//!
-//! # Design notes
-//!
-//! - All in-flight state sits behind one `Mutex`, held for well under a microsecond per operation
-//!   and never across user code or an await: claim, join, promote, demote and complete are each one
-//!   step, which is what makes single flight and the capacity rule easy to prove (loom models of
-//!   the real code, a property test against a reference model).
-//! - A job ends under that lock, which also moves its result into the store, so a key is never
-//!   both in flight and kept; its waiters are woken after the lock is released.
-//! - Done values live apart, in hash tables behind one `RwLock`, read with the hash computed
-//!   once, so the warm path never meets the scheduler lock.
-//! - Each attempt gets a task of its own (monomorphized for the fetcher, so its future is not
-//!   boxed twice). [`Scheduler::get_all`] registers its demands 64 per lock hold and is one
-//!   [`Wait`] per key in a `FuturesUnordered`.
-//! - No behaviour depends on the clock except the retry backoff.
 
 #![warn(missing_docs)]
 
@@ -121,6 +108,7 @@ mod event;
 mod fetch;
 mod get_all;
 mod inner;
+mod prefetched;
 mod priority;
 mod queue;
 mod retry;
@@ -136,12 +124,12 @@ mod wait;
 pub mod installers {}
 
 pub use crate::builder::Builder;
-pub use crate::core::Prefetched;
 pub use crate::drain::Drain;
 pub use crate::error::{ConfigError, Error, ErrorClass};
 pub use crate::event::{Event, EventKind, Events, FailCause};
 pub use crate::fetch::{Fetch, JobContext};
 pub use crate::get_all::{GetAll, Hinted};
+pub use crate::prefetched::Prefetched;
 pub use crate::priority::{Class, Priority};
 pub use crate::retry::RetryPolicy;
 pub use crate::runtime::{BoxFuture, Runtime};

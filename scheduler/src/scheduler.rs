@@ -4,13 +4,13 @@ use std::borrow::Borrow;
 use std::fmt;
 use std::hash::Hash;
 
-use crate::builder::Builder;
-use crate::core::{Effects, Prefetched};
+use crate::core::{Core, Effects};
 use crate::drain::Drain;
 use crate::error::Error;
 use crate::event::Events;
 use crate::get_all::{GetAll, Hinted};
 use crate::inner::Inner;
+use crate::prefetched::Prefetched;
 use crate::stats::{InFlight, Stats};
 use crate::sync::{Arc, Ordering};
 use crate::wait::Wait;
@@ -45,11 +45,6 @@ where
     V: Clone + Send + Sync + 'static,
     E: Send + Sync + 'static,
 {
-    /// Starts configuring a scheduler.
-    pub fn builder() -> Builder<K, V, E> {
-        Builder::default()
-    }
-
     pub(crate) fn from_inner(inner: Arc<Inner<K, V, E>>) -> Self {
         Scheduler { inner }
     }
@@ -68,7 +63,7 @@ where
     /// the job keeps it when a demand promotes it.
     pub fn prefetch_with_hint(&self, key: K, hint: u64) -> Prefetched {
         let hash = self.inner.hash(&key);
-        if self.inner.store.contains(hash, &key) {
+        if Core::is_kept(&self.inner.store, hash, &key) {
             return Prefetched::Done;
         }
         let mut fx = Effects::new();
@@ -94,7 +89,7 @@ where
     /// highest of all its interests, prefetches included.
     pub fn get_with_hint(&self, key: K, hint: u64) -> Wait<K, V, E> {
         let hash = self.inner.hash(&key);
-        if let Some(kept) = self.inner.store.get(hash, &key) {
+        if let Some(kept) = Core::kept(&self.inner.store, hash, &key) {
             self.inner.hits.fetch_add(1, Ordering::Relaxed);
             return Wait::ready(kept);
         }
@@ -153,7 +148,7 @@ where
         Q::Owned: Into<K>,
     {
         let hash = self.inner.hash(key);
-        if let Some(value) = self.inner.store.get_value(hash, key) {
+        if let Some(value) = Core::kept_value(&self.inner.store, hash, key) {
             self.inner.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(value);
         }
@@ -168,7 +163,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.inner.store.get_value(self.inner.hash(key), key)
+        Core::kept_value(&self.inner.store, self.inner.hash(key), key)
     }
 
     /// Removes the job of `key` if it is queued (or waiting out a retry delay) and no `get` waits on
@@ -225,7 +220,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.inner.store.remove(self.inner.hash(key), key)
+        Core::forget(&self.inner.store, self.inner.hash(key), key)
     }
 
     /// Stops taking new work: later `prefetch`es and `get`s of keys not in flight are refused with

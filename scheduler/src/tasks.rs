@@ -78,7 +78,7 @@ pub(crate) fn spawn_backoff<K, V, E>(
         guard.disarm();
         let inner = &guard.inner;
         let mut fx = Effects::new();
-        inner.lock().end_backoff(id, seq, &mut fx);
+        inner.lock().end_backoff(id, seq, &mut fx); // T19
         Inner::apply(inner, fx);
     }));
 }
@@ -130,8 +130,9 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Drop for Guard<K, V, E> {
         let unpolled = !self.polled;
         match self.kind {
             Kind::Ended => {}
-            Kind::Attempt => self.end(AttemptEnd::Aborted { unpolled }),
+            Kind::Attempt => self.end(AttemptEnd::Aborted { unpolled }), // T18
             Kind::Backoff => {
+                // T20
                 let mut fx = Effects::new();
                 self.inner
                     .lock()
@@ -142,7 +143,8 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Drop for Guard<K, V, E> {
     }
 }
 
-/// Runs one attempt to its end, turning panics into [`AttemptEnd::Panicked`].
+/// Runs one attempt to its end and classifies it: the happening of T13 (`Ok`), T14 (permanent),
+/// T15/T16 (transient) or T17 (panic) of the transition table in `core.rs`.
 async fn attempt<K, V, E, F>(inner: &Arc<Inner<K, V, E>>, start: Start<K>) -> AttemptEnd<V, E>
 where
     K: Clone + Eq + Hash + Send + Sync + 'static,
