@@ -48,7 +48,7 @@ async fn single_flight(ctx: Ctx) {
             ctx.thread(move || s.get_blocking(&1))
         })
         .collect();
-    ctx.eventually("10 waiters on key 1", || s.stats().waiters == 10)
+    rec.until(&ctx, "10 waiters on key 1", || s.stats().waiters == 10)
         .await;
     assert_eq!(s.prefetch(1), Prefetched::Joined);
     assert_eq!(fake.calls(1), 1);
@@ -545,7 +545,7 @@ async fn shared_errors(ctx: Ctx) {
         let s = s.clone();
         ctx.thread(move || s.get_blocking(&1))
     };
-    ctx.eventually("four waiters", || s.stats().waiters == 4)
+    rec.until(&ctx, "four waiters", || s.stats().waiters == 4)
         .await;
     fake.release(1);
     let mut errors = Vec::new();
@@ -848,13 +848,15 @@ async fn peek_from_plain_thread(ctx: Ctx) {
     };
     assert_eq!(ctx.within("peek before", before).await, 0);
 
+    // Reads until it has seen every value, or until a pass that began with nothing in flight
+    // (every value kept by then, as a job is kept in the step that ends it) still misses one.
     let reader = {
         let s = s.clone();
         ctx.thread(move || {
             let mut seen = HashSet::new();
             let mut peeks = 0u64;
-            let deadline = std::time::Instant::now() + Duration::from_secs(10);
-            while seen.len() < 20 && std::time::Instant::now() < deadline {
+            loop {
+                let idle = s.stats().in_flight() == 0;
                 for k in 0..20 {
                     peeks += 1;
                     if let Some(v) = s.peek(&k) {
@@ -862,10 +864,11 @@ async fn peek_from_plain_thread(ctx: Ctx) {
                         seen.insert(k);
                     }
                 }
-                let _ = s.stats();
                 let _ = s.snapshot();
+                if seen.len() == 20 || idle {
+                    return (seen.len(), peeks);
+                }
             }
-            (seen.len(), peeks)
         })
     };
     let blocking = {
@@ -978,8 +981,11 @@ async fn jobs_started_together(ctx: Ctx) {
     let s = build(&ctx, &fake, 16, 0);
     let mut rec = Recorder::new(&s);
     let all = s.get_all(0..16);
-    ctx.eventually("all 16 attempts waiting at once", || fake.running() == 16)
-        .await;
+    ctx.within(
+        "all 16 attempts waiting at once",
+        fake.until(|f| f.running() == 16),
+    )
+    .await;
     assert_eq!(s.stats().running(), 16);
     fake.release_all();
     let answers: Vec<_> = ctx.within("16 answers", all.collect::<Vec<_>>()).await;
@@ -998,10 +1004,8 @@ async fn jobs_started_together(ctx: Ctx) {
     // is first polled: every one arrives, each key once, with its own value.
     let before = s.stats().succeeded;
     let many = s.get_all(5000..8000);
-    ctx.eventually("3000 instant jobs done", || {
-        s.stats().succeeded == before + 3000 && s.stats().in_flight() == 0
-    })
-    .await;
+    ctx.within("3000 instant jobs done", s.drain()).await;
+    assert_eq!(s.stats().succeeded, before + 3000);
     assert_eq!(many.remaining(), 3000);
     let many: Vec<_> = ctx.within("3000 answers", many.collect::<Vec<_>>()).await;
     assert_each_answered_once(many, 5000..8000);
@@ -1201,8 +1205,9 @@ async fn progress_without_callers(ctx: Ctx) {
         fake.until(|f| (0..10).all(|k| f.ended(k) == 1)),
     )
     .await;
-    ctx.eventually("values kept", || (0..10).all(|k| s.peek(&k).is_some()))
-        .await;
+    // Nothing else is in flight: once drained, every value is kept.
+    ctx.within("values kept", s.drain()).await;
+    assert!((0..10).all(|k| s.peek(&k).is_some()));
     let w = s.get(99);
     for k in 10..20 {
         s.prefetch(k);
@@ -1301,7 +1306,9 @@ mod adapters {
 
     use fetch_scheduler::{RetryPolicy, Scheduler};
     use fetch_scheduler_smol::SmolRuntime;
-    use fetch_scheduler_tests::{Fake, Step, TestScheduler, classify, value_of};
+    use fetch_scheduler_tests::{
+        Fake, Step, TestScheduler, classify, on_thread_within, value_of, within,
+    };
     use fetch_scheduler_tokio::TokioRuntime;
 
     fn scheduler(runtime: impl fetch_scheduler::Runtime, fake: &Fake) -> TestScheduler {
@@ -1328,9 +1335,9 @@ mod adapters {
         fake.script(1, [Step::Fail]);
         let got = rt.block_on(async {
             let s = scheduler(TokioRuntime::current(), &fake);
-            tokio::time::timeout(Duration::from_secs(10), s.get(1)).await
+            within("a get on TokioRuntime::current()", s.get(1)).await
         });
-        assert_eq!(got.expect("no hang").unwrap(), value_of(1, 2));
+        assert_eq!(got.unwrap(), value_of(1, 2));
     }
 
     #[test]
@@ -1343,11 +1350,7 @@ mod adapters {
         let fake = Fake::new();
         fake.script(1, [Step::Fail]);
         let s = scheduler(TokioRuntime::new(rt.handle().clone()), &fake);
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || tx.send(s.get_blocking(&1)));
-        let got = rx
-            .recv_timeout(Duration::from_secs(10))
-            .expect("retried without a time driver, no hang");
+        let got = on_thread_within("a retry without a time driver", move || s.get_blocking(&1));
         assert_eq!(got.unwrap(), value_of(1, 2));
         assert!(
             TokioRuntime::try_current().is_err(),
@@ -1367,21 +1370,11 @@ mod adapters {
         fake.script(1, [Step::Fail]);
         let s = scheduler(SmolRuntime::new(&executor), &fake);
         s.prefetch(2);
-        let got = smol::block_on(async {
-            let timeout = async {
-                smol::Timer::after(Duration::from_secs(10)).await;
-                None
-            };
-            futures_lite::FutureExt::or(async { Some(s.get(1).await) }, timeout).await
-        });
-        assert_eq!(got.expect("no hang").unwrap(), value_of(1, 2));
+        let got = smol::block_on(within("a get on the smol executor", s.get(1)));
+        assert_eq!(got.unwrap(), value_of(1, 2));
         // On a thread of its own, so that a hang fails the test instead of blocking it forever.
-        let (tx, rx) = std::sync::mpsc::channel();
         let s2 = s.clone();
-        std::thread::spawn(move || tx.send(s2.get_blocking(&2)));
-        let kept = rx
-            .recv_timeout(Duration::from_secs(10))
-            .expect("get_blocking answered within 10 s");
+        let kept = on_thread_within("get_blocking", move || s2.get_blocking(&2));
         assert_eq!(kept.unwrap(), value_of(2, 1));
         drop(stop);
         driver.join().unwrap().expect_err("the stop channel closed");

@@ -73,7 +73,7 @@ async fn fetcher_error(ctx: Ctx) {
         let s = s.clone();
         ctx.thread(move || s.get_blocking(&3))
     };
-    ctx.eventually("four waiters", || s.stats().waiters == 4)
+    rec.until(&ctx, "four waiters", || s.stats().waiters == 4)
         .await;
     fake.release_all();
     let e = ctx.within("task waiter", task).await.unwrap_err();
@@ -254,7 +254,7 @@ async fn leader_gone(ctx: Ctx) {
         let s = s.clone();
         ctx.spawn(async move { s.get(4).await })
     };
-    ctx.eventually("two queued demands", || s.stats().queued_demand == 2)
+    rec.until(&ctx, "two queued demands", || s.stats().queued_demand == 2)
         .await;
     let joiner = s.get(4);
     assert!(ctx.within("abort lone leader", lone.abort()).await);
@@ -349,7 +349,7 @@ async fn close_with_queued_and_running(ctx: Ctx) {
         .await;
     }
     // The event is sent under the lock; the timer starts just after it is released.
-    ctx.eventually("20 and 21 wait on their timers", || timers.pending() == 2)
+    ctx.within("20 and 21 wait on their timers", timers.until_pending(2))
         .await;
     // Running: an awaited demand, a prefetch that will fail transiently, a plain prefetch.
     for k in [1, 2, 3] {
@@ -371,7 +371,7 @@ async fn close_with_queued_and_running(ctx: Ctx) {
     s.prefetch(7);
     s.prefetch(8);
     let w8 = s.get(8);
-    ctx.eventually("queued demands", || s.stats().queued_demand == 3)
+    rec.until(&ctx, "queued demands", || s.stats().queued_demand == 3)
         .await;
     let st = s.stats();
     assert_eq!((st.queued_prefetch, st.backing_off), (2, 2));

@@ -7,10 +7,12 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use fetch_scheduler::EventKind;
 use fetch_scheduler::{Error, JobContext, RetryPolicy, Runtime, Scheduler};
 use fetch_scheduler_smol::SmolRuntime;
-use fetch_scheduler_tests::on_thread_within as within;
+use fetch_scheduler_tests::{on_thread_within, within};
 use fetch_scheduler_tokio::TokioRuntime;
+use futures_lite::StreamExt;
 
 type S = Scheduler<u32, u32, String>;
 
@@ -36,24 +38,35 @@ fn scheduler(runtime: impl Runtime) -> S {
         .unwrap()
 }
 
-/// Blocks on `future` within the test timeout.
-fn block_on<T: Send + 'static>(what: &str, future: impl Future<Output = T> + Send + 'static) -> T {
-    within(what, move || futures_lite::future::block_on(future))
+/// Blocks on `future`, failing the test with `what` if it hangs.
+fn block_on<T>(what: &str, future: impl Future<Output = T>) -> T {
+    futures_lite::future::block_on(within(what, future))
 }
 
 /// Starts jobs in every state a runtime's shutdown can catch: two running (keys 1, 2), one
 /// queued (3), one backing off (100); waits until they are there.
 fn fill(s: &S) -> Vec<fetch_scheduler::Wait<u32, u32, String>> {
+    let mut events = s.events();
     let waits = vec![s.get(100), s.get(1), s.get(2), s.get(3)];
-    let s2 = s.clone();
-    within("the jobs to start and back off", move || {
-        while {
-            let st = s2.stats();
-            (st.running(), st.backing_off, st.queued_demand) != (2, 1, 1)
-        } {
-            thread::sleep(Duration::from_millis(1));
+    // 100 and 1 take both slots; 100 fails at once and backs off, and 2 takes the slot it
+    // freed, in the same step: once both are announced, nothing moves any more.
+    block_on("100 to back off and 2 to start", async {
+        let (mut backing_off, mut started) = (false, false);
+        while !(backing_off && started) {
+            let event = events.next().await.expect("the scheduler is alive");
+            match (event.key, event.kind) {
+                (100, EventKind::Retrying { .. }) => backing_off = true,
+                (2, EventKind::Started { .. }) => started = true,
+                _ => {}
+            }
         }
     });
+    let st = s.stats();
+    assert_eq!(
+        (st.running(), st.backing_off, st.queued_demand),
+        (2, 1, 1),
+        "{st:?}"
+    );
     waits
 }
 
@@ -74,7 +87,7 @@ fn check_after(s: S, waits: Vec<fetch_scheduler::Wait<u32, u32, String>>) {
     assert_eq!(block_on("a new get", s.get(7)), Err(Error::Aborted));
     let s2 = s.clone();
     assert_eq!(
-        within("get_blocking", move || s2.get_blocking(&8)),
+        on_thread_within("get_blocking", move || s2.get_blocking(&8)),
         Err(Error::Aborted)
     );
     assert_eq!(s.peek(&0), Some(0), "kept values stay readable");
