@@ -7,17 +7,17 @@
 //! up and nothing (slot, waiter, job) is left behind.
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fetch_scheduler::{
-    Class, Error, ErrorClass, EventKind, FailCause, JobState, Prefetched, Priority, RetryPolicy,
-    Scheduler,
+    Class, ConfigError, Error, ErrorClass, EventKind, FailCause, JobContext, JobState, Prefetched,
+    Priority, RetryPolicy, Scheduler,
 };
 use fetch_scheduler_tests::{
-    Ctx, Fake, FetchError, Key, Recorder, Step, TestScheduler, assert_events_match_stats,
-    assert_stats_add_up, build, build_with_retry, check_capacity, close_and_settle,
-    for_each_executor, value_of,
+    Ctx, Fake, FetchError, Key, Recorder, SCRIPTED_PANIC, Step, TestScheduler, Value,
+    assert_events_match_stats, assert_stats_add_up, build, build_with_retry, check_capacity,
+    close_and_settle, for_each_executor, value_of,
 };
 use futures_lite::StreamExt;
 use futures_lite::future::poll_once;
@@ -1276,6 +1276,207 @@ async fn insert_and_ownership(ctx: Ctx) {
     close_and_settle(&ctx, &s, &mut rec).await;
 }
 
+/// A configuration that cannot work is refused with a `ConfigError` that names it, never a panic,
+/// and nothing is fetched.
+async fn config_errors(ctx: Ctx) {
+    let fake = Fake::new();
+    let with = |concurrency, reserved, retry| {
+        Scheduler::<Key, Value, FetchError>::builder()
+            .concurrency(concurrency)
+            .reserved_for_demand(reserved)
+            .retry(retry)
+            .build(ctx.runtime(), fake.clone())
+    };
+    assert_eq!(
+        with(0, 0, RetryPolicy::never()).unwrap_err(),
+        ConfigError::ZeroConcurrency
+    );
+    let too_large = ConfigError::ReserveTooLarge {
+        concurrency: 4,
+        reserved_for_demand: 4,
+    };
+    assert_eq!(with(4, 4, RetryPolicy::never()).unwrap_err(), too_large);
+    assert!(too_large.to_string().contains("below"), "{too_large}");
+    assert_eq!(
+        with(4, 1, RetryPolicy::new(0)).unwrap_err(),
+        ConfigError::ZeroAttempts
+    );
+    assert_eq!(fake.total_calls(), 0);
+}
+
+/// `get_all` items carry hints that order the demands; a promoted prefetch keeps the highest hint
+/// of all its interests (here the prefetch's, though the demand gives none).
+async fn get_all_hints(ctx: Ctx) {
+    let fake = Fake::new();
+    fake.hold_all();
+    let s = build(&ctx, &fake, 1, 0);
+    let mut rec = Recorder::new(&s);
+    let blocker = s.get(100); // takes the one slot
+    ctx.within("100 starts", fake.started(100, 1)).await;
+    s.prefetch_with_hint(4, 7);
+    let all = s.get_all([(1, 1), (2, 5), (3, 3), (4, 0)]);
+    let priority_of = |key| {
+        s.snapshot()
+            .into_iter()
+            .find(|j| j.key == key)
+            .expect("in flight")
+            .priority
+    };
+    assert_eq!(priority_of(4), Priority::demand(7));
+    assert_eq!(priority_of(2), Priority::demand(5));
+    fake.release_all();
+    assert_eq!(ctx.within("100", blocker).await.unwrap(), value_of(100, 1));
+    let answers: Vec<_> = ctx.within("the four keys", all.collect::<Vec<_>>()).await;
+    assert_each_answered_once(answers, 1..5);
+    assert_eq!(
+        fake.start_order(),
+        vec![100, 4, 2, 3, 1],
+        "one slot: the highest hint first"
+    );
+    close_and_settle(&ctx, &s, &mut rec).await;
+}
+
+/// `peek`, `cancel`, `forget` and `get_blocking` take a borrowed form of the key: `&str` for
+/// `String` keys.
+async fn borrowed_keys(ctx: Ctx) {
+    let s: Scheduler<String, usize, FetchError> = Scheduler::builder()
+        .concurrency(1)
+        .reserved_for_demand(0)
+        .build(ctx.runtime(), |key: &String, _cx: JobContext| {
+            let len = key.len();
+            async move { Ok(len) }
+        })
+        .unwrap();
+    let blocking = {
+        let s = s.clone();
+        ctx.thread(move || s.get_blocking("four"))
+    };
+    assert_eq!(ctx.within("get_blocking of &str", blocking).await, Ok(4));
+    assert_eq!(s.peek("four"), Some(4));
+    assert!(s.forget("four"));
+    assert_eq!(s.peek("four"), None);
+    assert!(!s.cancel("four"), "nothing queued");
+    s.close();
+    ctx.within("drain", s.drain()).await;
+}
+
+/// A hand-written fetch future, ready at once, whose `Drop` panics when `panics` is set.
+struct ReadyThenDrop {
+    value: Value,
+    panics: bool,
+}
+
+impl std::future::Future for ReadyThenDrop {
+    type Output = Result<Value, FetchError>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::task::Poll::Ready(Ok(self.value))
+    }
+}
+
+impl Drop for ReadyThenDrop {
+    fn drop(&mut self) {
+        if self.panics {
+            panic!("{SCRIPTED_PANIC} in the fetch future's drop");
+        }
+    }
+}
+
+/// A fetch future whose `Drop` panics fails its own attempt with `Panicked`, as a panic while it
+/// runs would; the jobs started with it are unaffected and the scheduler keeps working.
+async fn panic_in_drop(ctx: Ctx) {
+    let s: TestScheduler = Scheduler::builder()
+        .concurrency(8)
+        .reserved_for_demand(0)
+        .build(ctx.runtime(), |key: &Key, _cx: JobContext| ReadyThenDrop {
+            value: value_of(*key, 1),
+            panics: *key == 5,
+        })
+        .unwrap();
+    let mut rec = Recorder::new(&s);
+    // Started together, next to the panicking one.
+    let mut answers: Vec<_> = ctx
+        .within("eight answers", s.get_all(0..8).collect::<Vec<_>>())
+        .await;
+    answers.sort_by_key(|(k, _)| *k);
+    for (k, answer) in answers {
+        if k == 5 {
+            match answer {
+                Err(Error::Panicked(msg)) => assert!(msg.contains("future's drop"), "{msg}"),
+                other => panic!("expected Panicked, got {other:?}"),
+            }
+        } else {
+            assert_eq!(answer.unwrap(), value_of(k, 1));
+        }
+    }
+    let st = s.stats();
+    assert_eq!((st.panicked, st.succeeded, st.running()), (1, 7, 0));
+    assert_eq!(
+        ctx.within("the scheduler still works", s.get(9))
+            .await
+            .unwrap(),
+        value_of(9, 1)
+    );
+    close_and_settle(&ctx, &s, &mut rec).await;
+}
+
+/// Fetchers may await other keys of their own scheduler while slots are left for them: a key
+/// that finished moments ago, one started with them but not run yet, and a `get_all` of several.
+/// Nothing waits forever, and each key is fetched once.
+async fn fetcher_awaits_other_keys(ctx: Ctx) {
+    let cell: Arc<Mutex<Option<TestScheduler>>> = Arc::default();
+    let fetcher_cell = Arc::clone(&cell);
+    let s: TestScheduler = Scheduler::builder()
+        .concurrency(32)
+        .reserved_for_demand(0)
+        .build(ctx.runtime(), move |key: &Key, _cx: JobContext| {
+            let key = *key;
+            let s = fetcher_cell
+                .lock()
+                .unwrap()
+                .clone()
+                .expect("set before any get");
+            async move {
+                let failed = |_| FetchError {
+                    key,
+                    attempt: 1,
+                    permanent: false,
+                };
+                let got = |k: Key| {
+                    let s = s.clone();
+                    async move { s.get(k).await.map_err(failed) }
+                };
+                match key {
+                    16 => Ok(got(30).await? + 1),           // started with it, not run yet
+                    17..=29 => Ok(got(key - 1).await? + 1), // finished just before
+                    31 => {
+                        let all: Vec<_> = s.get_all([17, 18, 19]).collect().await;
+                        Ok(all.into_iter().map(|(_, v)| v.unwrap()).sum())
+                    }
+                    _ => Ok(key),
+                }
+            }
+        })
+        .unwrap();
+    *cell.lock().unwrap() = Some(s.clone());
+    let mut rec = Recorder::new(&s);
+    let mut answers: Vec<_> = ctx
+        .within("32 answers", s.get_all(0..32).collect::<Vec<_>>())
+        .await;
+    answers.sort_by_key(|(k, _)| *k);
+    let values: Vec<Value> = answers.into_iter().map(|(_, v)| v.unwrap()).collect();
+    assert_eq!(values[16], 31);
+    assert_eq!(values[29], 31 + 13);
+    assert_eq!(values[31], 32 + 33 + 34);
+    assert_eq!(s.stats().attempts, 32, "each key fetched once");
+    close_and_settle(&ctx, &s, &mut rec).await;
+    // The fetcher holds the scheduler through `cell`: break the cycle.
+    drop(cell.lock().unwrap().take());
+}
+
 for_each_executor!(
     progress_without_callers,
     insert_and_ownership,
@@ -1296,6 +1497,11 @@ for_each_executor!(
     jobs_started_together,
     events_once_per_happening,
     stats_add_up,
+    config_errors,
+    get_all_hints,
+    borrowed_keys,
+    panic_in_drop,
+    fetcher_awaits_other_keys,
 );
 
 /// The adapters' other constructors: `TokioRuntime::current()` inside a runtime, a smol executor
