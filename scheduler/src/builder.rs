@@ -16,7 +16,7 @@ use crate::store::Store;
 use crate::sync::{Arc, AtomicU64, Mutex};
 use crate::tasks;
 
-/// Settings for a [`Scheduler`]; from [`Scheduler::builder`].
+/// Settings for a [`Scheduler`]; from [`Scheduler::builder`]. None of its methods waits.
 pub struct Builder<K, V, E> {
     concurrency: usize,
     reserved_for_demand: Option<usize>,
@@ -45,7 +45,29 @@ where
     V: Clone + Send + Sync + 'static,
     E: Send + Sync + 'static,
 {
-    /// Starts configuring a scheduler.
+    /// Starts configuring a scheduler. Never waits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use fetch_scheduler::{BoxFuture, JobContext, Runtime, Scheduler};
+    /// # struct Smol;
+    /// # impl Runtime for Smol {
+    /// #     fn spawn(&self, task: BoxFuture<'static, ()>) { smol::spawn(task).detach(); }
+    /// #     fn sleep(&self, d: std::time::Duration) -> BoxFuture<'static, ()> {
+    /// #         Box::pin(async move { smol::Timer::after(d).await; })
+    /// #     }
+    /// # }
+    /// let tarballs: Scheduler<String, usize, std::io::Error> = Scheduler::builder()
+    ///     .concurrency(16)
+    ///     .reserved_for_demand(4)
+    ///     .build(Smol, |url: &String, _cx: JobContext| {
+    ///         let len = url.len();
+    ///         async move { Ok(len) }
+    ///     })
+    ///     .unwrap();
+    /// assert_eq!(smol::block_on(tarballs.get("react.tgz".to_string())).unwrap(), 9);
+    /// ```
     pub fn builder() -> Builder<K, V, E> {
         Builder::default()
     }
@@ -58,6 +80,14 @@ where
     E: Send + Sync + 'static,
 {
     /// Slots in all: at most this many attempts run at once. Default 16.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use fetch_scheduler::Scheduler;
+    /// let builder = Scheduler::<String, Vec<u8>, std::io::Error>::builder().concurrency(64);
+    /// # drop(builder);
+    /// ```
     pub fn concurrency(mut self, slots: usize) -> Self {
         self.concurrency = slots;
         self
@@ -66,12 +96,50 @@ where
     /// Slots prefetches can never take, so a demand finds one free even while speculative downloads
     /// fill the rest. Must be below `concurrency`. Default: a quarter of `concurrency` (at least 1
     /// when `concurrency` > 1).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use fetch_scheduler::Scheduler;
+    /// // 56 slots prefetches may fill; 8 that only demands take.
+    /// let builder = Scheduler::<String, Vec<u8>, std::io::Error>::builder()
+    ///     .concurrency(64)
+    ///     .reserved_for_demand(8);
+    /// # drop(builder);
+    /// ```
     pub fn reserved_for_demand(mut self, slots: usize) -> Self {
         self.reserved_for_demand = Some(slots);
         self
     }
 
     /// The retry policy for transient errors. Default: [`RetryPolicy::default`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use fetch_scheduler::{BoxFuture, JobContext, Runtime, Scheduler};
+    /// # struct Smol;
+    /// # impl Runtime for Smol {
+    /// #     fn spawn(&self, task: BoxFuture<'static, ()>) { smol::spawn(task).detach(); }
+    /// #     fn sleep(&self, d: std::time::Duration) -> BoxFuture<'static, ()> {
+    /// #         Box::pin(async move { smol::Timer::after(d).await; })
+    /// #     }
+    /// # }
+    /// use std::time::Duration;
+    /// use fetch_scheduler::RetryPolicy;
+    ///
+    /// let tarballs: Scheduler<String, u32, std::io::Error> = Scheduler::builder()
+    ///     .retry(RetryPolicy::new(5).base_delay(Duration::from_millis(1)))
+    ///     .build(Smol, |_url: &String, cx: JobContext| async move {
+    ///         match cx.attempt() {
+    ///             1 | 2 => Err(std::io::Error::other("connection reset")),
+    ///             n => Ok(n),
+    ///         }
+    ///     })
+    ///     .unwrap();
+    /// assert_eq!(smol::block_on(tarballs.get("react.tgz".to_string())).unwrap(), 3);
+    /// assert_eq!(tarballs.stats().retries, 2);
+    /// ```
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
         self
@@ -81,6 +149,34 @@ where
     /// transient (retried, then forgotten), and reads a server's `Retry-After`
     /// ([`ErrorClass::RetryAfter`]). Default: every error is transient. Runs on the attempt's task,
     /// never under a lock; a panic in it fails the attempt as a panic would.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use fetch_scheduler::{BoxFuture, JobContext, Runtime, Scheduler};
+    /// # struct Smol;
+    /// # impl Runtime for Smol {
+    /// #     fn spawn(&self, task: BoxFuture<'static, ()>) { smol::spawn(task).detach(); }
+    /// #     fn sleep(&self, d: std::time::Duration) -> BoxFuture<'static, ()> {
+    /// #         Box::pin(async move { smol::Timer::after(d).await; })
+    /// #     }
+    /// # }
+    /// use std::io::{Error, ErrorKind};
+    /// use fetch_scheduler::ErrorClass;
+    ///
+    /// let tarballs: Scheduler<String, usize, Error> = Scheduler::builder()
+    ///     .classify(|e: &Error| match e.kind() {
+    ///         ErrorKind::NotFound => ErrorClass::Permanent, // a 404: retrying cannot help
+    ///         _ => ErrorClass::Transient,
+    ///     })
+    ///     .build(Smol, |_url: &String, _cx: JobContext| async {
+    ///         Err::<usize, _>(Error::from(ErrorKind::NotFound))
+    ///     })
+    ///     .unwrap();
+    /// assert!(smol::block_on(tarballs.get("gone.tgz".to_string())).is_err());
+    /// assert!(tarballs.get("gone.tgz".to_string()).is_immediate(), "the error is kept");
+    /// assert_eq!(tarballs.stats().attempts, 1);
+    /// ```
     pub fn classify(mut self, classify: impl Fn(&E) -> ErrorClass + Send + Sync + 'static) -> Self {
         self.classify = Some(Box::new(classify));
         self
@@ -92,6 +188,30 @@ where
     /// # Errors
     /// [`ConfigError`] when `concurrency` is 0, the reserve is not below `concurrency`, or the
     /// retry policy allows no attempt.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use fetch_scheduler::{BoxFuture, JobContext, Runtime, Scheduler};
+    /// # struct Smol;
+    /// # impl Runtime for Smol {
+    /// #     fn spawn(&self, task: BoxFuture<'static, ()>) { smol::spawn(task).detach(); }
+    /// #     fn sleep(&self, d: std::time::Duration) -> BoxFuture<'static, ()> {
+    /// #         Box::pin(async move { smol::Timer::after(d).await; })
+    /// #     }
+    /// # }
+    /// use fetch_scheduler::ConfigError;
+    ///
+    /// let fetch = |url: &String, _cx: JobContext| {
+    ///     let len = url.len();
+    ///     async move { Ok::<usize, std::io::Error>(len) }
+    /// };
+    /// let tarballs = Scheduler::builder().concurrency(8).build(Smol, fetch).unwrap();
+    /// assert_eq!(smol::block_on(tarballs.get("react.tgz".to_string())).unwrap(), 9);
+    ///
+    /// let none = Scheduler::builder().concurrency(0).build(Smol, fetch);
+    /// assert_eq!(none.unwrap_err(), ConfigError::ZeroConcurrency);
+    /// ```
     pub fn build<F: Fetch<K, V, E>>(
         self,
         runtime: impl Runtime,

@@ -51,7 +51,30 @@ impl<E: PartialEq> PartialEq for Error<E> {
 impl<E: Eq> Eq for Error<E> {}
 
 impl<E> Error<E> {
-    /// The fetcher's own error, when there is one.
+    /// The fetcher's own error, when there is one. Never waits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use fetch_scheduler::{BoxFuture, JobContext, Runtime, Scheduler};
+    /// # struct Smol;
+    /// # impl Runtime for Smol {
+    /// #     fn spawn(&self, task: BoxFuture<'static, ()>) { smol::spawn(task).detach(); }
+    /// #     fn sleep(&self, d: std::time::Duration) -> BoxFuture<'static, ()> {
+    /// #         Box::pin(async move { smol::Timer::after(d).await; })
+    /// #     }
+    /// # }
+    /// use fetch_scheduler::Error;
+    ///
+    /// let tarballs: Scheduler<String, usize, std::io::Error> = Scheduler::builder()
+    ///     .build(Smol, |_url: &String, _cx: JobContext| async {
+    ///         Err::<usize, _>(std::io::Error::other("connection reset"))
+    ///     })
+    ///     .unwrap();
+    /// let error = smol::block_on(tarballs.get("react.tgz".to_string())).unwrap_err();
+    /// assert_eq!(error.fetch_error().unwrap().to_string(), "connection reset");
+    /// assert!(Error::<std::io::Error>::Closed.fetch_error().is_none());
+    /// ```
     pub fn fetch_error(&self) -> Option<&Arc<E>> {
         match self {
             Error::Failed(e) => Some(e),

@@ -91,7 +91,9 @@ pub enum FailCause {
 ///
 /// Unbounded: a subscriber that stops reading makes events pile up, so drop it when done. The
 /// stream ends when the scheduler and all its jobs are gone. Cancel-safe: dropping a `next()` future
-/// loses no event.
+/// loses no event. **Can it wait forever?** `next()` waits for the next happening: forever if the
+/// scheduler stays alive and nothing happens any more; use [`try_next`](Events::try_next) to
+/// read only what is there.
 pub struct Events<K> {
     receiver: Pin<Box<async_channel::Receiver<Event<K>>>>,
 }
@@ -106,6 +108,31 @@ impl<K> Stream for Events<K> {
 
 impl<K> Events<K> {
     /// Takes the next event if one is waiting. Never waits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use fetch_scheduler::{BoxFuture, JobContext, Runtime, Scheduler};
+    /// # struct Smol;
+    /// # impl Runtime for Smol {
+    /// #     fn spawn(&self, task: BoxFuture<'static, ()>) { smol::spawn(task).detach(); }
+    /// #     fn sleep(&self, d: std::time::Duration) -> BoxFuture<'static, ()> {
+    /// #         Box::pin(async move { smol::Timer::after(d).await; })
+    /// #     }
+    /// # }
+    /// # let tarballs: Scheduler<String, usize, std::io::Error> = Scheduler::builder()
+    /// #     .build(Smol, |url: &String, _cx: JobContext| {
+    /// #         let len = url.len();
+    /// #         async move { Ok(len) }
+    /// #     })
+    /// #     .unwrap();
+    /// use fetch_scheduler::EventKind;
+    ///
+    /// let events = tarballs.events();
+    /// smol::block_on(tarballs.get("react.tgz".to_string())).unwrap();
+    /// let kinds: Vec<EventKind> = std::iter::from_fn(|| events.try_next()).map(|e| e.kind).collect();
+    /// assert!(matches!(kinds.last(), Some(EventKind::Succeeded { attempt: 1 })));
+    /// ```
     pub fn try_next(&self) -> Option<Event<K>> {
         self.receiver.try_recv().ok()
     }

@@ -145,14 +145,46 @@ impl JobContext {
         JobContext { job, attempt }
     }
 
-    /// This attempt's number, starting at 1.
+    /// This attempt's number, starting at 1. Never waits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fetch_scheduler::JobContext;
+    ///
+    /// // Fetch from a mirror after the first attempt failed.
+    /// let fetch = |name: &String, cx: JobContext| {
+    ///     let registry = if cx.attempt() == 1 { "registry.npmjs.org" } else { "mirror.example" };
+    ///     let url = format!("https://{registry}/{name}.tgz");
+    ///     async move { Ok::<String, std::io::Error>(url) }
+    /// };
+    /// # fn assert_fetch<F: fetch_scheduler::Fetch<String, String, std::io::Error>>(_: F) {}
+    /// # assert_fetch(fetch);
+    /// ```
     pub fn attempt(&self) -> u32 {
         self.attempt
     }
 
     /// The job's current effective priority. It changes while the attempt runs when a demand joins
     /// (promotion) or the last demand waiter leaves (demotion); a fetcher may read it to raise, say,
-    /// an HTTP/2 stream priority.
+    /// an HTTP/2 stream priority. Never waits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fetch_scheduler::{Class, JobContext};
+    ///
+    /// let fetch = |name: &String, cx: JobContext| {
+    ///     let name = name.clone();
+    ///     async move {
+    ///         // Read while the download runs: a demand may have joined since it started.
+    ///         let urgent = cx.priority().class == Class::Demand;
+    ///         Ok::<String, std::io::Error>(format!("{name}, urgent: {urgent}"))
+    ///     }
+    /// };
+    /// # fn assert_fetch<F: fetch_scheduler::Fetch<String, String, std::io::Error>>(_: F) {}
+    /// # assert_fetch(fetch);
+    /// ```
     pub fn priority(&self) -> Priority {
         self.job.priority()
     }
@@ -160,6 +192,24 @@ impl JobContext {
     /// Reports that `bytes` have arrived so far, out of `total` if known. Shows in
     /// [`snapshot`](crate::Scheduler::snapshot) and, when somebody listens, as a
     /// [`Progress`](crate::EventKind::Progress) event. Never waits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fetch_scheduler::JobContext;
+    ///
+    /// let fetch = |name: &String, cx: JobContext| {
+    ///     let name = name.clone();
+    ///     async move {
+    ///         let body = format!("the tarball of {name}").into_bytes();
+    ///         // As each chunk arrives, out of the Content-Length if the server sent one.
+    ///         cx.progress(body.len() as u64, Some(body.len() as u64));
+    ///         Ok::<Vec<u8>, std::io::Error>(body)
+    ///     }
+    /// };
+    /// # fn assert_fetch<F: fetch_scheduler::Fetch<String, Vec<u8>, std::io::Error>>(_: F) {}
+    /// # assert_fetch(fetch);
+    /// ```
     pub fn progress(&self, bytes: u64, total: Option<u64>) {
         self.job.report(bytes, total);
     }

@@ -26,6 +26,32 @@ pub struct Hinted<K> {
 
 impl<K> Hinted<K> {
     /// `key` at `hint`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use fetch_scheduler::{BoxFuture, JobContext, Runtime, Scheduler};
+    /// # struct Smol;
+    /// # impl Runtime for Smol {
+    /// #     fn spawn(&self, task: BoxFuture<'static, ()>) { smol::spawn(task).detach(); }
+    /// #     fn sleep(&self, d: std::time::Duration) -> BoxFuture<'static, ()> {
+    /// #         Box::pin(async move { smol::Timer::after(d).await; })
+    /// #     }
+    /// # }
+    /// # let tarballs: Scheduler<String, usize, std::io::Error> = Scheduler::builder()
+    /// #     .build(Smol, |url: &String, _cx: JobContext| {
+    /// #         let len = url.len();
+    /// #         async move { Ok(len) }
+    /// #     })
+    /// #     .unwrap();
+    /// use fetch_scheduler::Hinted;
+    /// use futures_lite::StreamExt;
+    ///
+    /// // The install's cold batch, largest tarball first.
+    /// let batch = [Hinted::new("typescript.tgz".to_string(), 5_900_000)];
+    /// let answers: Vec<_> = smol::block_on(tarballs.get_all(batch).collect());
+    /// assert_eq!(answers[0].1.as_ref().unwrap(), &14);
+    /// ```
     pub const fn new(key: K, hint: u64) -> Self {
         Hinted { key, hint }
     }
@@ -65,7 +91,32 @@ impl<K: Clone + Eq + Hash, V: Clone, E> GetAll<K, V, E> {
         }
     }
 
-    /// Keys not answered yet.
+    /// Keys not answered yet. Never waits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use fetch_scheduler::{BoxFuture, JobContext, Runtime, Scheduler};
+    /// # struct Smol;
+    /// # impl Runtime for Smol {
+    /// #     fn spawn(&self, task: BoxFuture<'static, ()>) { smol::spawn(task).detach(); }
+    /// #     fn sleep(&self, d: std::time::Duration) -> BoxFuture<'static, ()> {
+    /// #         Box::pin(async move { smol::Timer::after(d).await; })
+    /// #     }
+    /// # }
+    /// # let tarballs: Scheduler<String, usize, std::io::Error> = Scheduler::builder()
+    /// #     .build(Smol, |url: &String, _cx: JobContext| {
+    /// #         let len = url.len();
+    /// #         async move { Ok(len) }
+    /// #     })
+    /// #     .unwrap();
+    /// use futures_lite::StreamExt;
+    ///
+    /// let mut answers = tarballs.get_all(["react.tgz".to_string(), "lodash.tgz".to_string()]);
+    /// assert_eq!(answers.remaining(), 2);
+    /// smol::block_on(answers.next()).unwrap();
+    /// assert_eq!(answers.remaining(), 1);
+    /// ```
     pub fn remaining(&self) -> usize {
         self.pending.len()
     }

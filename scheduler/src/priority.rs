@@ -27,6 +27,15 @@ pub struct Priority {
 
 impl Priority {
     /// `Prefetch` priority with `hint`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fetch_scheduler::{Class, Priority};
+    ///
+    /// assert_eq!(Priority::prefetch(7).class, Class::Prefetch);
+    /// assert!(Priority::prefetch(7) > Priority::prefetch(3), "larger hints first");
+    /// ```
     pub const fn prefetch(hint: u64) -> Self {
         Priority {
             class: Class::Prefetch,
@@ -35,6 +44,14 @@ impl Priority {
     }
 
     /// `Demand` priority with `hint`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fetch_scheduler::Priority;
+    ///
+    /// assert!(Priority::demand(0) > Priority::prefetch(u64::MAX), "every demand outranks every prefetch");
+    /// ```
     pub const fn demand(hint: u64) -> Self {
         Priority {
             class: Class::Demand,

@@ -63,12 +63,43 @@ pub struct Stats {
 }
 
 impl Stats {
-    /// Slots held.
+    /// Slots held. Never waits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fetch_scheduler::Stats;
+    ///
+    /// let idle = Stats::default();
+    /// assert_eq!(idle.running(), 0);
+    /// ```
     pub fn running(&self) -> usize {
         self.running_prefetch + self.running_demand
     }
 
-    /// Jobs queued, running or backing off.
+    /// Jobs queued, running or backing off. Never waits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use fetch_scheduler::{BoxFuture, JobContext, Runtime, Scheduler};
+    /// # struct Smol;
+    /// # impl Runtime for Smol {
+    /// #     fn spawn(&self, task: BoxFuture<'static, ()>) { smol::spawn(task).detach(); }
+    /// #     fn sleep(&self, d: std::time::Duration) -> BoxFuture<'static, ()> {
+    /// #         Box::pin(async move { smol::Timer::after(d).await; })
+    /// #     }
+    /// # }
+    /// # let tarballs: Scheduler<String, usize, std::io::Error> = Scheduler::builder()
+    /// #     .build(Smol, |url: &String, _cx: JobContext| {
+    /// #         let len = url.len();
+    /// #         async move { Ok(len) }
+    /// #     })
+    /// #     .unwrap();
+    /// tarballs.close();
+    /// smol::block_on(tarballs.drain());
+    /// assert_eq!(tarballs.stats().in_flight(), 0);
+    /// ```
     pub fn in_flight(&self) -> usize {
         self.queued_prefetch + self.queued_demand + self.running() + self.backing_off
     }

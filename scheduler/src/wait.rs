@@ -55,7 +55,31 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Wait<K, V, E> {
         }
     }
 
-    /// Whether the answer was known when `get` returned (a kept result, or a refusal).
+    /// Whether the answer was known when `get` returned (a kept result, or a refusal). Never
+    /// waits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use fetch_scheduler::{BoxFuture, JobContext, Runtime, Scheduler};
+    /// # struct Smol;
+    /// # impl Runtime for Smol {
+    /// #     fn spawn(&self, task: BoxFuture<'static, ()>) { smol::spawn(task).detach(); }
+    /// #     fn sleep(&self, d: std::time::Duration) -> BoxFuture<'static, ()> {
+    /// #         Box::pin(async move { smol::Timer::after(d).await; })
+    /// #     }
+    /// # }
+    /// # let tarballs: Scheduler<String, usize, std::io::Error> = Scheduler::builder()
+    /// #     .build(Smol, |url: &String, _cx: JobContext| {
+    /// #         let len = url.len();
+    /// #         async move { Ok(len) }
+    /// #     })
+    /// #     .unwrap();
+    /// let first = tarballs.get("react.tgz".to_string());
+    /// smol::block_on(first).unwrap();
+    /// // Kept now: the next `get` is answered without waiting for anything.
+    /// assert!(tarballs.get("react.tgz".to_string()).is_immediate());
+    /// ```
     pub fn is_immediate(&self) -> bool {
         matches!(self.state, State::Ready(_))
     }
@@ -66,6 +90,8 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Wait<K, V, E> {
     ///
     /// With per-request data in the key, this tells whose data the fetcher used: an installer
     /// reports "downloaded" for the request that owned the job and "found" for the others.
+    ///
+    /// # Examples
     ///
     /// ```
     /// # use fetch_scheduler::{BoxFuture, JobContext, Runtime, Scheduler};
