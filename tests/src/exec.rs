@@ -170,8 +170,9 @@ impl Drop for Backend {
     }
 }
 
-/// Aborts the process if the test does not finish in time even though the async timeout should
-
+/// Runs the test body `body` under `exec`, failing with a message if it takes longer than
+/// [`TEST_TIMEOUT`].
+///
 /// The body runs on the calling thread (`block_on`); jobs run on the executor's threads (on the
 /// calling thread too for [`Exec::TokioCurrentThread`]).
 pub fn run<F, Fut>(exec: Exec, name: &str, body: F)

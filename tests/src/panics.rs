@@ -3,7 +3,7 @@
 use std::any::Any;
 use std::sync::Once;
 
-/// Marker in the message of every panic a [`Fake`] throws on purpose; the panic hook installed by
+/// Marker in the message of every panic a [`Fake`](crate::Fake) throws on purpose; the panic hook installed by
 /// [`quiet_scripted_panics`] keeps them off stderr.
 pub const SCRIPTED_PANIC: &str = "scripted panic";
 
@@ -15,7 +15,7 @@ pub fn panic_text(payload: &(dyn Any + Send)) -> Option<&str> {
         .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
 }
 
-/// Installs (once per process) a panic hook that stays silent for the panics a [`Fake`] throws on
+/// Installs (once per process) a panic hook that stays silent for the panics a [`Fake`](crate::Fake) throws on
 /// purpose (they contain [`SCRIPTED_PANIC`]) and hands every other panic to the hook installed
 /// before it. Call it after any other hook is in place (shuttle installs one on its first run).
 pub fn quiet_scripted_panics() {

@@ -30,7 +30,7 @@ impl Recorder {
         }
     }
 
-    /// Waits (at most [`STEP_TIMEOUT`]) for the next event matching `pred`, keeping every event it
+    /// Waits (at most [`STEP_TIMEOUT`](crate::STEP_TIMEOUT)) for the next event matching `pred`, keeping every event it
     /// reads; returns the match.
     pub async fn wait_for(
         &mut self,

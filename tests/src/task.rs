@@ -25,7 +25,7 @@ pub(crate) struct TaskShared<T> {
     done: Arc<Gate>,
 }
 
-/// A task spawned with [`Ctx::spawn`] or a thread started with [`Ctx::thread`]. Awaiting it gives
+/// A task spawned with [`Ctx::spawn`](crate::Ctx::spawn) or a thread started with [`Ctx::thread`](crate::Ctx::thread). Awaiting it gives
 /// its output; **a panic inside it resumes in the awaiting test**, so assertions in tasks count.
 pub struct Task<T> {
     shared: Arc<TaskShared<T>>,
