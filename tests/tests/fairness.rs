@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use fetch_scheduler::{JobContext, Runtime, Scheduler};
 use fetch_scheduler_smol::SmolRuntime;
-use fetch_scheduler_tests::on_thread_within as within;
+use fetch_scheduler_tests::on_thread_within;
 use fetch_scheduler_tokio::TokioRuntime;
 
 type S = Scheduler<u32, u32, String>;
@@ -49,7 +49,7 @@ fn check((seen, all): (u64, u64)) {
 
 #[test]
 fn tokio_current_thread() {
-    let counts = within("tokio", || {
+    let counts = on_thread_within("tokio", || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -65,7 +65,7 @@ fn tokio_current_thread() {
 
 #[test]
 fn smol_one_thread() {
-    let counts = within("smol", || {
+    let counts = on_thread_within("smol", || {
         let executor = Arc::new(smol::Executor::new());
         let s = scheduler(SmolRuntime::new(&executor));
         let ex = Arc::clone(&executor);
