@@ -61,14 +61,14 @@
 //! # Implementation details
 //!
 //! - All in-flight state is a `Core` behind the scheduler's one `Mutex`
-//!   ([`Inner::lock`](crate::inner::Inner::lock)), held for well under a microsecond per
+//!   (`Inner::lock` in `inner.rs`), held for well under a microsecond per
 //!   operation and never across user code or an await: claim, join, promote, demote and complete
 //!   are each one step, which is what makes single flight and the capacity rule easy to prove
 //!   (loom models of the real code, a property test against a reference model). Nothing here
 //!   awaits or calls user code except `K: Eq`/`Hash`/`Clone` and `V: Clone`.
 //! - What must happen after the lock is released — waking waiters, spawning job tasks and backoff
 //!   timers, telling drainers the scheduler is idle — is collected in [`Effects`] and carried out
-//!   by [`Inner::apply`](crate::inner::Inner::apply).
+//!   by `Inner::apply` (`inner.rs`).
 //! - A job ends under the lock, which also moves its result into the store, so a key is never
 //!   both in flight and kept; its waiters are woken after the lock is released.
 //! - Done values live apart, in hash tables behind one `RwLock` (`store.rs`), read with the hash

@@ -28,10 +28,10 @@ pub(crate) struct Inner<K, V, E> {
     pub(crate) runtime: Box<dyn Runtime>,
     /// The fetcher, type-erased; read only by `spawn_job`, which knows its type.
     pub(crate) fetcher: Box<dyn Any + Send + Sync>,
-    /// [`tasks::spawn`](crate::tasks::spawn) for the fetcher's type, so an attempt's future
+    /// `tasks::spawn` for the fetcher's type, so an attempt's future
     /// lives inside its task's future rather than in a box of its own.
     pub(crate) spawn_job: SpawnJob<K, V, E>,
-    /// [`tasks::spawn_backoff`](crate::tasks::spawn_backoff).
+    /// `tasks::spawn_backoff`.
     pub(crate) spawn_backoff: SpawnBackoff<K, V, E>,
     pub(crate) classify: Option<Classify<E>>,
     /// Notified when the last in-flight job ends.

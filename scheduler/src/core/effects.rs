@@ -30,7 +30,7 @@ pub(crate) enum AttemptEnd<V, E> {
 }
 
 /// Work to do once the lock is released, carried out by
-/// [`Inner::apply`](crate::inner::Inner::apply).
+/// `Inner::apply` (`inner.rs`).
 pub(crate) struct Effects<K> {
     pub(crate) wake: Vec<Waker>,
     pub(crate) start: Vec<Start<K>>,
