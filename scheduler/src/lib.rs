@@ -49,7 +49,11 @@
 //! assert_eq!(tarballs.stats().attempts, 2); // each key fetched once
 //! ```
 //!
-//! The [`installers`] guide maps an installer's call sites (pacquet's) to this API.
+//! The [`installers`] guide maps an installer's call sites (pacquet's) to this API. The crate's
+//! runnable examples show the installer flow whole — prefetch as packages are resolved, the cold
+//! batch, the warm path, close and drain — on tokio (`installer_tokio`) and on smol
+//! (`installer_smol`), and what `events`, `snapshot` and `stats` show of it (`observe`):
+//! `cargo run -p fetch-scheduler --example installer_tokio`.
 //!
 //! # Semantics
 //!
