@@ -42,6 +42,25 @@ pub struct SmolRuntime {
 
 impl SmolRuntime {
     /// Spawns on `executor`; the caller keeps it alive and drives it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use fetch_scheduler::{JobContext, Scheduler};
+    /// use fetch_scheduler_smol::SmolRuntime;
+    ///
+    /// let executor = Arc::new(async_executor::Executor::new());
+    /// let tarballs: Scheduler<String, usize, std::io::Error> = Scheduler::builder()
+    ///     .build(SmolRuntime::new(&executor), |url: &String, _cx: JobContext| {
+    ///         let len = url.len();
+    ///         async move { Ok(len) }
+    ///     })
+    ///     .unwrap();
+    /// // Drive the executor while waiting for the answer.
+    /// let len = async_io::block_on(executor.run(tarballs.get("react.tgz".to_string())));
+    /// assert_eq!(len.unwrap(), 9);
+    /// ```
     pub fn new(executor: &Arc<Executor<'static>>) -> Self {
         SmolRuntime {
             executor: Arc::downgrade(executor),

@@ -49,16 +49,54 @@ impl TokioRuntime {
     /// # Panics
     /// Outside a tokio runtime context, like [`Handle::current`]. Use [`TokioRuntime::try_current`]
     /// to get an error instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fetch_scheduler_tokio::TokioRuntime;
+    ///
+    /// #[tokio::main(flavor = "current_thread")]
+    /// async fn main() {
+    ///     // Inside the runtime: its jobs will run here.
+    ///     let runtime = TokioRuntime::current();
+    ///     # drop(runtime);
+    /// }
+    /// ```
     pub fn current() -> Self {
         TokioRuntime::new(Handle::current())
     }
 
     /// The runtime the caller runs on, or an error outside a tokio runtime context.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fetch_scheduler_tokio::TokioRuntime;
+    ///
+    /// assert!(TokioRuntime::try_current().is_err(), "no runtime on this thread");
+    /// ```
     pub fn try_current() -> Result<Self, tokio::runtime::TryCurrentError> {
         Handle::try_current().map(TokioRuntime::new)
     }
 
     /// A given runtime, by its handle (works from any thread).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fetch_scheduler::{JobContext, Scheduler};
+    /// use fetch_scheduler_tokio::TokioRuntime;
+    ///
+    /// let rt = tokio::runtime::Runtime::new().unwrap();
+    /// let tarballs: Scheduler<String, usize, std::io::Error> = Scheduler::builder()
+    ///     .build(TokioRuntime::new(rt.handle().clone()), |url: &String, _cx: JobContext| {
+    ///         let len = url.len();
+    ///         async move { Ok(len) }
+    ///     })
+    ///     .unwrap();
+    /// // From a thread outside the runtime: the job runs on the runtime's workers.
+    /// assert_eq!(tarballs.get_blocking("react.tgz").unwrap(), 9);
+    /// ```
     pub fn new(handle: Handle) -> Self {
         TokioRuntime {
             handle,
@@ -67,6 +105,16 @@ impl TokioRuntime {
     }
 
     /// The handle jobs are spawned on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fetch_scheduler_tokio::TokioRuntime;
+    ///
+    /// let rt = tokio::runtime::Runtime::new().unwrap();
+    /// let runtime = TokioRuntime::new(rt.handle().clone());
+    /// assert_eq!(runtime.handle().id(), rt.handle().id());
+    /// ```
     pub fn handle(&self) -> &Handle {
         &self.handle
     }
