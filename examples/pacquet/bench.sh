@@ -11,6 +11,7 @@
 #   --modes      fresh: `pnpm install` with no lockfile (resolution, prefetch, cold batch);
 #                frozen: `pnpm install --frozen-lockfile`. Default: both.
 #   --out        also append every run to FILE.tsv
+# or: bench.sh --summarize FILE.tsv   prints the tables of the runs in FILE.tsv
 #
 # Every run starts cold: a fresh copy of the project, a fresh store (--store-dir) and a fresh metadata
 # cache (XDG_CACHE_HOME). Per run: wall time and peak RSS (GNU time), and downloads per tarball,
@@ -20,7 +21,60 @@
 # that takes over 10 minutes is stopped and fails the benchmark.
 set -euo pipefail
 
-usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+# summary TSV: one table row per project, mode and binary (median and range of the wall time,
+# median peak RSS, tarballs, duplicate downloads summed over the runs), then per project and mode
+# the patched binary against the baseline: the median of the per-round ratios (both ran in the same
+# round, in turns) and the ratio of the medians.
+summary() {
+    echo
+    echo '| project | mode | binary | runs | wall median (min–max) | peak RSS median | tarballs | duplicate downloads |'
+    echo '|---|---|---|---|---|---|---|---|'
+    awk -F'\t' '
+        function median(list,    n, v, i, j, t) {
+            n = split(list, v, " ")
+            for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] + 0 < v[i] + 0) { t = v[i]; v[i] = v[j]; v[j] = t }
+            return (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+        }
+        function minmax(list,    n, v, i, lo, hi) {
+            n = split(list, v, " "); lo = v[1]; hi = v[1]
+            for (i = 2; i <= n; i++) { if (v[i] + 0 < lo + 0) lo = v[i]; if (v[i] + 0 > hi + 0) hi = v[i] }
+            return sprintf("%.2f–%.2f", lo, hi)
+        }
+        {
+            key = $1 SUBSEP $2 SUBSEP $3
+            if (!(key in wall)) { order[++rows] = key }
+            wall[key] = wall[key] " " $5; rss[key] = rss[key] " " $6; runs[key]++
+            tarballs[key] = $7; dup[key] += $9
+            round[$1 SUBSEP $2 SUBSEP $4 SUBSEP $3] = $5
+            if (!(($1 SUBSEP $2) in pm)) { pmorder[++pms] = $1 SUBSEP $2 }
+            pm[$1 SUBSEP $2] = 1
+            if ($4 + 0 > maxround[$1 SUBSEP $2]) maxround[$1 SUBSEP $2] = $4 + 0
+        }
+        END {
+            for (r = 1; r <= rows; r++) {
+                split(order[r], k, SUBSEP)
+                printf "| %s | %s | %s | %d | %.2f s (%s) | %.0f MiB | %s | %s |\n", k[1], k[2], k[3], runs[order[r]],
+                    median(wall[order[r]]), minmax(wall[order[r]]), median(rss[order[r]]) / 1024, tarballs[order[r]], dup[order[r]]
+            }
+            for (p = 1; p <= pms; p++) {
+                split(pmorder[p], k, SUBSEP); b = k[1] SUBSEP k[2] SUBSEP "baseline"; q = k[1] SUBSEP k[2] SUBSEP "patched"
+                if (!(b in wall) || !(q in wall)) continue
+                pairs = ""
+                for (i = 1; i <= maxround[pmorder[p]]; i++) {
+                    bb = round[k[1] SUBSEP k[2] SUBSEP i SUBSEP "baseline"]; pp = round[k[1] SUBSEP k[2] SUBSEP i SUBSEP "patched"]
+                    if (bb != "" && pp != "") pairs = pairs " " (pp / bb)
+                }
+                printf "| %s | %s | patched ÷ baseline | | wall: %.3f× per round (median), %.3f× of medians | RSS %.3f× | | |\n",
+                    k[1], k[2], median(pairs), median(wall[q]) / median(wall[b]), median(rss[q]) / median(rss[b])
+            }
+        }' "$1"
+}
+
+if [[ ${1:-} == --summarize ]]; then
+    summary "${2:?--summarize needs a TSV file}"
+    exit 0
+fi
 [[ $# -ge 1 ]] || usage
 project=$(cd "$1" && pwd) || usage
 shift
@@ -78,7 +132,7 @@ run() {
     echo "$(tail -n 1 "$dir/time") $downloads"
 }
 
-declare -A walls rsss dups tarballs
+tsv=${out:-$work/runs.tsv}
 for mode in ${modes//,/ }; do
     for ((round = 1; round <= rounds; round++)); do
         # Alternate which binary goes first, so neither always meets a warmer network.
@@ -91,46 +145,15 @@ for mode in ${modes//,/ }; do
             read -r wall rss n max dup <<<"$result"
             printf '%s\t%s\t%s\tround %d\t%6.2f s\t%7d KiB\t%d tarballs\tmax %d downloads\t%d duplicates\n' \
                 "$name" "$mode" "$label" "$round" "$wall" "$rss" "$n" "$max" "$dup" >&2
-            [[ -n $out ]] && printf '%s\t%s\t%s\t%d\t%s\t%s\t%d\t%d\t%d\n' \
-                "$name" "$mode" "$label" "$round" "$wall" "$rss" "$n" "$max" "$dup" >>"$out"
-            walls[$mode,$label]+="$wall "
-            rsss[$mode,$label]+="$rss "
-            dups[$mode,$label]=$(( ${dups[$mode,$label]:-0} + dup ))
-            tarballs[$mode,$label]=$n
+            printf '%s\t%s\t%s\t%d\t%s\t%s\t%d\t%d\t%d\n' \
+                "$name" "$mode" "$label" "$round" "$wall" "$rss" "$n" "$max" "$dup" >>"$tsv"
         done
     done
     if [[ -n $released ]]; then
         result=$(run released "$released" "$mode") || exit 1
         read -r wall rss n max dup <<<"$result"
-        walls[$mode,released]="$wall"
-        rsss[$mode,released]="$rss"
-        dups[$mode,released]=$dup
-        tarballs[$mode,released]=$n
-        [[ -n $out ]] && printf '%s\t%s\t%s\t%d\t%s\t%s\t%d\t%d\t%d\n' \
-            "$name" "$mode" released 1 "$wall" "$rss" "$n" "$max" "$dup" >>"$out"
+        printf '%s\t%s\t%s\t%d\t%s\t%s\t%d\t%d\t%d\n' \
+            "$name" "$mode" released 1 "$wall" "$rss" "$n" "$max" "$dup" >>"$tsv"
     fi
 done
-
-# stats "v1 v2 ...": median min max
-stats() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{ v[NR] = $1 } END {
-    m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%s %s %s", m, v[1], v[NR] }'; }
-
-echo
-printf '| project | mode | binary | wall median (min–max) | peak RSS median | tarballs | duplicate downloads |\n'
-printf '|---|---|---|---|---|---|---|\n'
-for mode in ${modes//,/ }; do
-    for label in baseline patched released; do
-        [[ -n ${walls[$mode,$label]:-} ]] || continue
-        read -r wm wmin wmax < <(stats "${walls[$mode,$label]}")
-        read -r rm _ _ < <(stats "${rsss[$mode,$label]}")
-        printf '| %s | %s | %s | %.2f s (%.2f–%.2f) | %.0f MiB | %s | %s |\n' "$name" "$mode" "$label" \
-            "$wm" "$wmin" "$wmax" "$(awk -v k="$rm" 'BEGIN { print k / 1024 }')" \
-            "${tarballs[$mode,$label]}" "${dups[$mode,$label]}"
-    done
-    read -r bm _ _ < <(stats "${walls[$mode,baseline]}")
-    read -r pm _ _ < <(stats "${walls[$mode,patched]}")
-    read -r brss _ _ < <(stats "${rsss[$mode,baseline]}")
-    read -r prss _ _ < <(stats "${rsss[$mode,patched]}")
-    awk -v n="$name" -v m="$mode" -v b="$bm" -v p="$pm" -v br="$brss" -v pr="$prss" \
-        'BEGIN { printf "| %s | %s | patched ÷ baseline | wall %.3f× | RSS %.3f× | | |\n", n, m, p / b, pr / br }'
-done
+summary <(grep -F "$name"$'\t' "$tsv")
