@@ -7,8 +7,8 @@
 //! 3. Every other package is **prefetched** on a [`Scheduler`] (smol, [`SmolRuntime`]) at once, like
 //!    a resolver would; then the importers' direct dependencies are **demanded**, then the rest: a
 //!    demand on a queued prefetch promotes it, so the direct dependencies overtake the queue.
-//! 4. Each download streams into a temp file of the cache while hashing; only a verified file is
-//!    renamed into place. Transient failures (5xx, reset, truncated body, timeout) are retried by
+//! 4. Each download is hashed as it arrives while the cache's writer thread writes it into a file
+//!    no reader can see; only a verified file is given its name (see [`crate::cache`]). Transient failures (5xx, reset, truncated body, timeout) are retried by
 //!    the scheduler's [`RetryPolicy`](fetch_scheduler::RetryPolicy); 404 and integrity mismatches are permanent.
 //! 5. Ctrl-C drops the running downloads (and their temp files), clears the bars and exits with
 //!    [`EXIT_INTERRUPTED`]; the cache stays valid and a re-run fetches what is missing.
@@ -43,7 +43,7 @@ pub use report::{Failure, Report, group_failures};
 pub use request::Request;
 pub use setup::plan_urls;
 
-use crate::cache::{Cache, CacheError};
+use crate::cache::{Cache, CacheError, DiskWriter};
 use crate::config::{Auth, Config, ConfigError};
 use crate::lockfile::LockfileError;
 use crate::progress::Progress;
@@ -184,6 +184,7 @@ pub async fn fetch(
     }
     let platforms = platforms(options)?;
     let cache = Cache::open(&options.cache_dir).map_err(FetchError::Cache)?;
+    report_opened(&cache);
     let planning =
         async { Some(Plan::make(&lock, &config, &platforms, Some(&cache), options.verify).await) };
     let stop = async {
@@ -221,7 +222,7 @@ pub async fn fetch(
 
     let jobs = Arc::new(Jobs {
         http,
-        cache: cache.clone(),
+        disk: DiskWriter::start(&cache).map_err(FetchError::Cache)?,
         interrupt: interrupt.clone(),
         seen: Default::default(),
         duplicates: Default::default(),
@@ -315,7 +316,8 @@ pub async fn fetch(
         ticker.cancel().await;
     }
     progress.finish();
-    if !report.interrupted && report.fetched > 0 {
+    // Interrupted or not, what this run published is made durable before it says so.
+    if report.fetched > 0 {
         let cache = cache.clone();
         if let Err(e) = smol::unblock(move || cache.sync()).await {
             eprintln!("warning: {e}");
@@ -330,6 +332,25 @@ pub async fn fetch(
     redact(&mut report, &config.auth);
     report.wall_ms = start.elapsed().as_millis() as u64;
     Ok(report)
+}
+
+/// Tells what opening the cache repaired: entries of an earlier layout, and those a crash of the
+/// machine cut short.
+fn report_opened(cache: &Cache) {
+    let opened = cache.opened();
+    let upgrade = opened.upgrade;
+    if upgrade.migrated + upgrade.removed > 0 {
+        eprintln!(
+            "cache: {} entries of an earlier layout renamed, {} cut short removed",
+            upgrade.migrated, upgrade.removed
+        );
+    }
+    if opened.damaged > 0 {
+        eprintln!(
+            "warning: cache: {} entries written just before the machine stopped were damaged and removed",
+            opened.damaged
+        );
+    }
 }
 
 /// What a failed download says: the error, and for a 401 or 403 the config key that would carry

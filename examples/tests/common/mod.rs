@@ -196,7 +196,7 @@ impl World {
         self.check_entries()
     }
 
-    /// Checks every cache entry (named by the hash and size of its content), ignoring `tmp/`;
+    /// Checks every cache entry (named by the hash of its content), ignoring `tmp/`;
     /// returns their integrities.
     pub fn check_entries(&self) -> Vec<Integrity> {
         let root = self.cache();
@@ -226,7 +226,7 @@ impl World {
                         path.file_name().unwrap().to_str().unwrap()
                     );
                     assert_eq!(
-                        format!("{}-{}", actual.hex(), bytes.len()),
+                        actual.hex(),
                         name,
                         "cache entry {} is corrupt",
                         path.display()
@@ -243,10 +243,7 @@ impl World {
         let p = &self.universe.packages[i];
         let integrity = Integrity::parse(&p.integrity).unwrap();
         let hex = integrity.hex();
-        self.cache()
-            .join("sha512")
-            .join(&hex[..2])
-            .join(format!("{}-{}", &hex[2..], p.size()))
+        self.cache().join("sha512").join(&hex[..2]).join(&hex[2..])
     }
 
     /// Whether the `i`-th package is in the cache.

@@ -1,0 +1,204 @@
+//! [`DiskWriter`]: the cache's file creation and writes for async downloads, on a thread of
+//! their own, so that the executor's threads only receive, hash and hand over bytes.
+//!
+//! Each download gets an [`EntryWriter`]: it hashes every piece on the caller's task and sends it
+//! to the writer thread, which stages the entry's file on its first piece and writes the rest
+//! (see [`Staged`]). [`EntryWriter::commit`] checks the hash on the caller's side and, only if it
+//! matches, has the thread publish the file; dropping an `EntryWriter` discards it. At most
+//! [`QUEUED`] pieces wait for the thread at any time: a disk slower than the network slows the
+//! downloads down rather than filling memory.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+
+use async_lock::{Semaphore, SemaphoreGuardArc};
+use hyper::body::Bytes;
+
+use super::Cache;
+use super::error::{CacheError, io_err};
+use super::staged::Staged;
+use super::writer::{Stored, check};
+use crate::integrity::{Algorithm, Hasher, Integrity};
+
+/// Pieces (up to 16 KiB each over HTTP/2) that may wait for the writer thread.
+pub const QUEUED: usize = 1024;
+
+/// The writer thread of one cache. Dropping it waits for the thread to finish what was sent.
+#[derive(Debug)]
+pub struct DiskWriter {
+    ops: async_channel::Sender<Op>,
+    room: Arc<Semaphore>,
+    next: AtomicU64,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// One entry being written through a [`DiskWriter`].
+#[derive(Debug)]
+pub struct EntryWriter {
+    id: u64,
+    ops: async_channel::Sender<Op>,
+    room: Arc<Semaphore>,
+    hasher: Option<Hasher>,
+    expected: Option<Integrity>,
+    bytes: u64,
+    /// The thread took the file over for publishing: nothing to discard on drop.
+    committed: bool,
+}
+
+#[derive(Debug)]
+enum Op {
+    Write {
+        id: u64,
+        bytes: Bytes,
+        /// Frees the piece's place in the queue once written.
+        _room: SemaphoreGuardArc,
+    },
+    Commit {
+        id: u64,
+        integrity: Integrity,
+        bytes: u64,
+        reply: async_channel::Sender<Result<Stored, CacheError>>,
+    },
+    Discard {
+        id: u64,
+    },
+}
+
+impl DiskWriter {
+    /// Starts the writer thread of `cache`.
+    pub fn start(cache: &Cache) -> Result<DiskWriter, CacheError> {
+        let (ops, queue) = async_channel::unbounded();
+        let cache = cache.clone();
+        let thread = std::thread::Builder::new()
+            .name("lockfetch-disk".into())
+            .spawn(move || serve(&cache, &queue))
+            .map_err(io_err("start a thread to write", std::path::Path::new(".")))?;
+        Ok(DiskWriter {
+            ops,
+            room: Arc::new(Semaphore::new(QUEUED)),
+            next: AtomicU64::new(0),
+            thread: Some(thread),
+        })
+    }
+
+    /// A new entry, to be checked against `expected` (without one, named by its sha512).
+    pub fn entry(&self, expected: Option<&Integrity>) -> EntryWriter {
+        let algorithm = expected.map_or(Algorithm::Sha512, Integrity::algorithm);
+        EntryWriter {
+            id: self.next.fetch_add(1, Ordering::Relaxed),
+            ops: self.ops.clone(),
+            room: self.room.clone(),
+            hasher: Some(Hasher::new(algorithm)),
+            expected: expected.cloned(),
+            bytes: 0,
+            committed: false,
+        }
+    }
+}
+
+impl Drop for DiskWriter {
+    fn drop(&mut self) {
+        self.ops.close();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl EntryWriter {
+    /// Hashes `bytes` and queues them for the file (waiting while the queue is full).
+    pub async fn write(&mut self, bytes: Bytes) -> Result<(), CacheError> {
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(&bytes);
+        }
+        self.bytes += bytes.len() as u64;
+        let room = self.room.acquire_arc().await;
+        let op = Op::Write {
+            id: self.id,
+            bytes,
+            _room: room,
+        };
+        self.ops.send(op).await.map_err(|_| stopped())
+    }
+
+    /// Bytes written so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Checks the hash; if it matches, has the file published and waits until it is.
+    pub async fn commit(mut self) -> Result<Stored, CacheError> {
+        let hasher = self
+            .hasher
+            .take()
+            .unwrap_or_else(|| Hasher::new(Algorithm::Sha512));
+        // On a mismatch the drop below discards the file.
+        let integrity = check(hasher, self.expected.as_ref(), self.bytes)?;
+        let (reply, answer) = async_channel::bounded(1);
+        let op = Op::Commit {
+            id: self.id,
+            integrity,
+            bytes: self.bytes,
+            reply,
+        };
+        self.ops.send(op).await.map_err(|_| stopped())?;
+        self.committed = true;
+        answer.recv().await.map_err(|_| stopped())?
+    }
+}
+
+impl Drop for EntryWriter {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = self.ops.try_send(Op::Discard { id: self.id });
+        }
+    }
+}
+
+/// The writer thread's error once it is gone (it only ends when its `DiskWriter` is dropped).
+fn stopped() -> CacheError {
+    CacheError::Io {
+        action: "write to",
+        path: "the cache".into(),
+        source: std::io::Error::other("the writer thread has stopped"),
+    }
+}
+
+/// The writer thread: stages, writes and publishes files in the order the operations come.
+/// An entry whose file failed keeps its first error for its commit.
+fn serve(cache: &Cache, queue: &async_channel::Receiver<Op>) {
+    let mut files: HashMap<u64, Result<Staged, CacheError>> = HashMap::new();
+    let stage = |cache: &Cache| {
+        cache
+            .stage()
+            .map_err(io_err("create a new file in", cache.tmp_dir()))
+    };
+    while let Ok(op) = queue.recv_blocking() {
+        match op {
+            Op::Write { id, bytes, _room } => {
+                let file = files.entry(id).or_insert_with(|| stage(cache));
+                if let Ok(staged) = file
+                    && let Err(e) = staged.write_all(&bytes)
+                {
+                    *file = Err(io_err("write to a new file in", cache.tmp_dir())(e));
+                }
+            }
+            Op::Commit {
+                id,
+                integrity,
+                bytes,
+                reply,
+            } => {
+                // An empty body sent no piece: its file is made now.
+                let file = files.remove(&id).unwrap_or_else(|| stage(cache));
+                let stored = file.and_then(|staged| cache.publish(staged, integrity, bytes));
+                let _ = reply.try_send(stored);
+            }
+            Op::Discard { id } => {
+                files.remove(&id);
+            }
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! Where entries live, and the upgrade of a cache written by an earlier version.
+//!
+//! Version 2 (this one) names an entry by its digest alone, so that finding it is one `stat` of a
+//! name computed from the lockfile's integrity:
+//!
+//! ```text
+//! sha512/ab/cdef…   the hex of the digest, its first two digits as a fan-out directory
+//! layout            "2": written once the layout below is in place
+//! ```
+//!
+//! Version 1 (no `layout` file) added the size to the name (`cdef…-48213`), so that finding an
+//! entry meant listing its directory. Opening such a cache **migrates** it: every entry whose
+//! file is the size its name says is renamed to its version-2 name, the others (cut short by a
+//! crash) are removed, then `layout` is written. A cache with `layout` is never listed again.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::error::{CacheError, io_err};
+use crate::integrity::{Algorithm, Integrity};
+
+/// The layout's version, the content of the `layout` file.
+const VERSION: &str = "2";
+/// The file that says the layout is in place.
+const MARKER: &str = "layout";
+/// The algorithms an entry can be named by (directory names).
+pub(super) const ALGORITHMS: [Algorithm; 4] = [
+    Algorithm::Sha512,
+    Algorithm::Sha384,
+    Algorithm::Sha256,
+    Algorithm::Sha1,
+];
+
+/// `<root>/<algo>/<hex[..2]>/<hex[2..]>`.
+pub(super) fn entry_path(root: &Path, integrity: &Integrity) -> PathBuf {
+    let hex = integrity.hex();
+    root.join(integrity.algorithm().name())
+        .join(&hex[..2])
+        .join(&hex[2..])
+}
+
+/// What opening the cache found of an earlier layout.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Upgrade {
+    /// Version-1 entries renamed to their version-2 names.
+    pub migrated: usize,
+    /// Version-1 entries removed because their file was not the size their name said.
+    pub removed: usize,
+}
+
+/// Puts the version-2 layout in place under `root` unless the `layout` file says it is: makes
+/// the 256 sha512 fan-out directories (so that no download makes one), migrates version-1
+/// entries, then writes `layout` through `scratch` (a directory on the same file system).
+pub(super) fn prepare(root: &Path, scratch: &Path) -> Result<Upgrade, CacheError> {
+    let marker = root.join(MARKER);
+    if fs::read_to_string(&marker).is_ok_and(|v| v.trim() == VERSION) {
+        return Ok(Upgrade::default());
+    }
+    let sha512 = root.join(Algorithm::Sha512.name());
+    for i in 0..=255u8 {
+        let fan = sha512.join(format!("{i:02x}"));
+        match fs::create_dir_all(&fan) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io_err("create directory", &fan)(e)),
+        }
+    }
+    let mut upgrade = Upgrade::default();
+    for algorithm in ALGORITHMS {
+        migrate(&root.join(algorithm.name()), algorithm, &mut upgrade)?;
+    }
+    let temp = scratch.join(MARKER);
+    fs::write(&temp, format!("{VERSION}\n")).map_err(io_err("write", &temp))?;
+    fs::rename(&temp, &marker).map_err(io_err("write", &marker))?;
+    Ok(upgrade)
+}
+
+/// Renames the version-1 entries (`<hex[2..]>-<size>`) under `dir` (`<root>/sha512`).
+fn migrate(dir: &Path, algorithm: Algorithm, upgrade: &mut Upgrade) -> Result<(), CacheError> {
+    let Ok(fans) = fs::read_dir(dir) else {
+        return Ok(());
+    };
+    let rest_len = algorithm.digest_len() * 2 - 2;
+    for fan in fans.flatten() {
+        let Ok(entries) = fs::read_dir(fan.path()) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some((rest, size)) = name.to_str().and_then(|n| n.split_once('-')) else {
+                continue;
+            };
+            let (Ok(size), true) = (size.parse::<u64>(), rest.len() == rest_len) else {
+                continue;
+            };
+            let old = entry.path();
+            let whole = entry
+                .metadata()
+                .is_ok_and(|m| m.is_file() && m.len() == size);
+            let result = if whole {
+                upgrade.migrated += 1;
+                fs::rename(&old, fan.path().join(rest))
+            } else {
+                upgrade.removed += 1;
+                fs::remove_file(&old)
+            };
+            match result {
+                // Another process migrating the same cache got there first.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err("migrate", &old)(e)),
+                Ok(()) => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_1_entries_are_renamed_or_removed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let scratch = root.join("scratch");
+        fs::create_dir(&scratch).unwrap();
+        // A version-1 cache: one whole entry, one cut short, one foreign file.
+        let whole = Integrity::compute(Algorithm::Sha512, b"whole");
+        let short = Integrity::compute(Algorithm::Sha1, b"short");
+        let v1 = |i: &Integrity, size: usize| {
+            let hex = i.hex();
+            let p = root
+                .join(i.algorithm().name())
+                .join(&hex[..2])
+                .join(format!("{}-{size}", &hex[2..]));
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            p
+        };
+        fs::write(v1(&whole, 5), b"whole").unwrap();
+        fs::write(v1(&short, 5), b"sh").unwrap();
+        let foreign = root.join("sha512/00/README");
+        fs::create_dir_all(foreign.parent().unwrap()).unwrap();
+        fs::write(&foreign, b"x").unwrap();
+
+        let upgrade = prepare(root, &scratch).unwrap();
+        assert_eq!(
+            upgrade,
+            Upgrade {
+                migrated: 1,
+                removed: 1
+            }
+        );
+        assert_eq!(fs::read(entry_path(root, &whole)).unwrap(), b"whole");
+        assert!(!v1(&whole, 5).exists());
+        assert!(!v1(&short, 5).exists());
+        assert!(!entry_path(root, &short).exists());
+        assert!(foreign.exists(), "files of no layout are left alone");
+        assert_eq!(fs::read_dir(root.join("sha512")).unwrap().count(), 256);
+        assert_eq!(fs::read_to_string(root.join(MARKER)).unwrap(), "2\n");
+
+        // With `layout` in place the cache is not listed again: a version-1 name stays as is.
+        fs::write(v1(&whole, 5), b"whole").unwrap();
+        assert_eq!(prepare(root, &scratch).unwrap(), Upgrade::default());
+        assert!(v1(&whole, 5).exists());
+    }
+}
