@@ -53,7 +53,7 @@ impl World {
         let universe = Universe::generate(&config);
         let registry = MockRegistry::for_universe(&universe, Shaping::none()).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        for sub in ["home", "work"] {
+        for sub in ["home", "work", "bin"] {
             std::fs::create_dir_all(dir.path().join(sub)).unwrap();
         }
         let world = World {
@@ -143,11 +143,12 @@ impl World {
     /// environment or machine (no `npm_config_*`, no global npmrc) but `PATH`, plus `env`.
     pub fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_lockfetch"));
-        // Nothing from the real environment or machine: no npm_config_*, no global npmrc.
+        // Nothing from the real environment or machine: no npm_config_*, no global npmrc, and
+        // a PATH of the world's own `bin/` (no npm, unless a test puts one there).
         cmd.args(args)
             .current_dir(self.work())
             .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("PATH", self.dir.path().join("bin"))
             .env("HOME", self.dir.path().join("home"))
             .env(
                 "npm_config_globalconfig",
@@ -160,6 +161,19 @@ impl World {
             cmd.env(k, v);
         }
         cmd
+    }
+
+    /// Puts an `npm` on the world's PATH that answers `npm config get registry` with `registry`
+    /// (and fails on anything else), as npm prints its default when nothing is configured.
+    #[allow(dead_code)]
+    pub fn fake_npm(&self, registry: &str) {
+        let npm = self.dir.path().join("bin/npm");
+        let script = format!(
+            "#!/bin/sh\n[ \"$*\" = \"config get registry\" ] || exit 3\necho '{registry}'\n"
+        );
+        std::fs::write(&npm, script).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&npm, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
 
     /// A world whose registry sends `bytes_per_sec` in all, so a run takes a while.
