@@ -45,6 +45,7 @@ pub use setup::plan_urls;
 
 use crate::cache::{Cache, CacheError, DiskWriter};
 use crate::config::{Auth, Config, ConfigError};
+use crate::http::{HttpError, HttpErrorKind};
 use crate::lockfile::LockfileError;
 use crate::progress::Progress;
 use crate::trace::TraceRecorder;
@@ -353,21 +354,38 @@ fn report_opened(cache: &Cache) {
     }
 }
 
-/// What a failed download says: the error, and for a 401 or 403 the config key that would carry
-/// the registry's credentials.
+/// What a failed download says: the error; for a 401 or 403 the config key that would carry the
+/// registry's credentials; for an origin that cannot be reached outside the registries (a
+/// `node@runtime:` archive, a tarball URL), that origin instead of the registry's settings.
 fn failure_message(
     error: &fetch_scheduler::Error<JobError>,
     request: &Request,
     config: &Config,
 ) -> String {
     let mut message = error.to_string();
-    let refused = match error {
-        fetch_scheduler::Error::Failed(job) => {
-            matches!(&job.cause, JobErrorKind::Http(h) if matches!(h.status(), Some(401 | 403)))
-        }
-        _ => false,
+    let http = match error {
+        fetch_scheduler::Error::Failed(job) => match &job.cause {
+            JobErrorKind::Http(h) => Some(h),
+            _ => None,
+        },
+        _ => None,
     };
-    if refused {
+    if let Some(HttpErrorKind::Unreachable(u)) = http.map(HttpError::kind)
+        && u.hint_names_the_registry()
+        && !config
+            .registry
+            .as_ref()
+            .is_some_and(|r| r.serves(request.url()))
+    {
+        let origin = u.origin();
+        message = format!(
+            "cannot reach {origin}: {}; the lockfile has this package downloaded from {origin}, \
+             not from the registry: check that the network and the proxy settings (--proxy, \
+             HTTPS_PROXY, NO_PROXY) let this machine reach it",
+            u.cause()
+        );
+    }
+    if http.is_some_and(|h| matches!(h.status(), Some(401 | 403))) {
         let key = config.credentials_key(request.url());
         message.push_str(&format!(
             " (the registry wants credentials: set `{key}=…` in .npmrc)"

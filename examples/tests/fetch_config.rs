@@ -407,3 +407,64 @@ fn runtime_variants_and_every_hash_algorithm() {
         1
     );
 }
+
+#[test]
+fn an_unreachable_host_outside_the_registry_is_named_not_the_registry_flags() {
+    use lockfetch::integrity::Algorithm;
+    let world = World::new(2);
+    // A port nobody listens on, serving a runtime archive.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/dist/node-linux-x64.tar.gz");
+    let sri = Integrity::compute(Algorithm::Sha256, b"node").to_string();
+    let extra = format!(
+        "
+  node@runtime:22.0.0:
+    resolution:
+      type: variations
+      variants:
+        - resolution:
+            type: binary
+            archive: tarball
+            url: {url}
+            integrity: {sri}
+          targets:
+            - {{os: linux, cpu: x64}}
+"
+    );
+    let text =
+        world
+            .universe
+            .lockfile()
+            .replacen("\npackages:\n", &format!("\npackages:\n{extra}"), 1);
+    world.write_lockfile(&text);
+    let run = world.fetch(&[
+        "--this-platform",
+        "--os",
+        "linux",
+        "--cpu",
+        "x64",
+        "--libc",
+        "glibc",
+    ]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let json = run.json();
+    assert_eq!(json["fetched"], 2, "{run:?}");
+    let failed = json["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{run:?}");
+    assert_eq!(failed[0]["package"], "node@runtime:22.0.0");
+    let error = failed[0]["error"].as_str().unwrap();
+    let origin = format!("http://127.0.0.1:{port}");
+    assert!(
+        error.starts_with(&format!("cannot reach {origin}: ")),
+        "{error}"
+    );
+    assert!(
+        error.contains(&format!("downloaded from {origin}, not from the registry")),
+        "{error}"
+    );
+    assert!(!error.contains("--registry"), "{error}");
+}
