@@ -19,8 +19,8 @@
 //! has them (ext4, XFS, btrfs, tmpfs), else a temp file in the run's directory — while it is
 //! hashed; only if the hash matches is the file given its name (`linkat`, else `rename`). A
 //! reader that sees `sha512/ab/cdef…` therefore sees a whole, verified file; a writer that fails
-//! or is dropped leaves nothing. The 256 sha512 fan-out directories are made when the cache is
-//! first opened, so no download makes a directory. Async code writes through a [`DiskWriter`]:
+//! or is dropped leaves nothing. The 256 sha512 fan-out directories are made once, before the
+//! first entry of a new cache is written, so no download makes a directory. Async code writes through a [`DiskWriter`]:
 //! file creation and writes run on a thread of their own, off the executor.
 //!
 //! # Durability without a round trip per file
@@ -44,7 +44,7 @@
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 mod disk;
 mod error;
@@ -72,6 +72,8 @@ pub struct Cache {
     run: Arc<RunDir>,
     staging: Staging,
     opened: Opened,
+    /// The fan-out directories and `layout` file are still to be made (a new or migrated cache).
+    incomplete: Arc<Mutex<bool>>,
 }
 
 /// What [`Cache::open`] found and repaired.
@@ -113,7 +115,12 @@ impl Cache {
                 source,
             })?;
         let staging = Staging::probe(run.path());
-        let upgrade = layout::prepare(&root, run.path())?;
+        let current = layout::is_current(&root);
+        let upgrade = if current {
+            Upgrade::default()
+        } else {
+            layout::migrate_all(&root)?
+        };
         Ok(Cache {
             root,
             run: Arc::new(run),
@@ -122,7 +129,20 @@ impl Cache {
                 upgrade,
                 damaged: dead.damaged,
             },
+            incomplete: Arc::new(Mutex::new(!current)),
         })
+    }
+
+    /// Makes the fan-out directories of a new (or migrated) cache and records its layout; does
+    /// nothing the second time. Blocking: [`DiskWriter`] calls it on its thread before the first
+    /// download arrives, [`Cache::writer`] before it writes.
+    pub fn complete_layout(&self) -> Result<(), CacheError> {
+        let mut incomplete = self.incomplete.lock().unwrap_or_else(|e| e.into_inner());
+        if *incomplete {
+            layout::complete(&self.root, self.run.path())?;
+            *incomplete = false;
+        }
+        Ok(())
     }
 
     /// The cache root.
@@ -186,6 +206,7 @@ impl Cache {
     /// Starts writing one entry, blocking. With `expected`, the content must hash to it;
     /// without, it is stored under its sha512.
     pub fn writer(&self, expected: Option<&Integrity>) -> Result<CacheWriter, CacheError> {
+        self.complete_layout()?;
         let file = self
             .stage()
             .map_err(io_err("create a new file in", self.tmp_dir()))?;
@@ -488,6 +509,12 @@ mod tests {
             .expect("test timed out")
         });
         drop(disk);
+        // The writer thread made the new cache's fan-out directories first.
+        assert_eq!(
+            fs::read_dir(dir.path().join("sha512")).unwrap().count(),
+            256
+        );
+        assert!(layout::is_current(dir.path()));
         assert!(!cache.contains(&bad));
         assert_eq!(entries(dir.path()).len(), 2);
         assert!(entries(cache.tmp_dir()).is_empty());

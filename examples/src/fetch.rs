@@ -184,8 +184,17 @@ pub async fn fetch(
         }
     }
     let platforms = platforms(options)?;
-    let cache = Cache::open(&options.cache_dir).map_err(FetchError::Cache)?;
+    // Off the executor, as every file system call of a run.
+    let cache = {
+        let dir = options.cache_dir.clone();
+        smol::unblock(move || Cache::open(dir))
+            .await
+            .map_err(FetchError::Cache)?
+    };
     report_opened(&cache);
+    // Started now, the writer thread makes a new cache's fan-out directories while the plan is
+    // made and the first responses are awaited.
+    let disk = DiskWriter::start(&cache).map_err(FetchError::Cache)?;
     let planning =
         async { Some(Plan::make(&lock, &config, &platforms, Some(&cache), options.verify).await) };
     let stop = async {
@@ -223,7 +232,7 @@ pub async fn fetch(
 
     let jobs = Arc::new(Jobs {
         http,
-        disk: DiskWriter::start(&cache).map_err(FetchError::Cache)?,
+        disk,
         interrupt: interrupt.clone(),
         seen: Default::default(),
         duplicates: Default::default(),

@@ -11,7 +11,9 @@
 //! Version 1 (no `layout` file) added the size to the name (`cdef…-48213`), so that finding an
 //! entry meant listing its directory. Opening such a cache **migrates** it: every entry whose
 //! file is the size its name says is renamed to its version-2 name, the others (cut short by a
-//! crash) are removed, then `layout` is written. A cache with `layout` is never listed again.
+//! crash) are removed. The fan-out directories are made next (by the cache's writer thread,
+//! while a run's first responses are awaited), then `layout` is written. A cache with `layout` is
+//! never listed again.
 
 use std::fs;
 use std::io;
@@ -49,31 +51,38 @@ pub struct Upgrade {
     pub removed: usize,
 }
 
-/// Puts the version-2 layout in place under `root` unless the `layout` file says it is: makes
-/// the 256 sha512 fan-out directories (so that no download makes one), migrates version-1
-/// entries, then writes `layout` through `scratch` (a directory on the same file system).
-pub(super) fn prepare(root: &Path, scratch: &Path) -> Result<Upgrade, CacheError> {
-    let marker = root.join(MARKER);
-    if fs::read_to_string(&marker).is_ok_and(|v| v.trim() == VERSION) {
-        return Ok(Upgrade::default());
-    }
-    let sha512 = root.join(Algorithm::Sha512.name());
-    for i in 0..=255u8 {
-        let fan = sha512.join(format!("{i:02x}"));
-        match fs::create_dir_all(&fan) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(io_err("create directory", &fan)(e)),
-        }
-    }
+/// Whether `root` has this version's layout (its `layout` file says so).
+pub(super) fn is_current(root: &Path) -> bool {
+    fs::read_to_string(root.join(MARKER)).is_ok_and(|v| v.trim() == VERSION)
+}
+
+/// Migrates the version-1 entries under `root`, if any: to be done before any look-up.
+pub(super) fn migrate_all(root: &Path) -> Result<Upgrade, CacheError> {
     let mut upgrade = Upgrade::default();
     for algorithm in ALGORITHMS {
         migrate(&root.join(algorithm.name()), algorithm, &mut upgrade)?;
     }
+    Ok(upgrade)
+}
+
+/// Makes the 256 sha512 fan-out directories (so that no download makes one), then writes the
+/// `layout` file through `scratch` (a directory on the same file system).
+pub(super) fn complete(root: &Path, scratch: &Path) -> Result<(), CacheError> {
+    let sha512 = root.join(Algorithm::Sha512.name());
+    let dirs =
+        std::iter::once(sha512.clone()).chain((0..=255u8).map(|i| sha512.join(format!("{i:02x}"))));
+    for dir in dirs {
+        match fs::create_dir(&dir) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
+                return Err(io_err("create directory", &dir)(e));
+            }
+            _ => {}
+        }
+    }
     let temp = scratch.join(MARKER);
     fs::write(&temp, format!("{VERSION}\n")).map_err(io_err("write", &temp))?;
-    fs::rename(&temp, &marker).map_err(io_err("write", &marker))?;
-    Ok(upgrade)
+    let marker = root.join(MARKER);
+    fs::rename(&temp, &marker).map_err(io_err("write", &marker))
 }
 
 /// Renames the version-1 entries (`<hex[2..]>-<size>`) under `dir` (`<root>/sha512`).
@@ -144,7 +153,9 @@ mod tests {
         fs::create_dir_all(foreign.parent().unwrap()).unwrap();
         fs::write(&foreign, b"x").unwrap();
 
-        let upgrade = prepare(root, &scratch).unwrap();
+        assert!(!is_current(root));
+        let upgrade = migrate_all(root).unwrap();
+        complete(root, &scratch).unwrap();
         assert_eq!(
             upgrade,
             Upgrade {
@@ -160,9 +171,7 @@ mod tests {
         assert_eq!(fs::read_dir(root.join("sha512")).unwrap().count(), 256);
         assert_eq!(fs::read_to_string(root.join(MARKER)).unwrap(), "2\n");
 
-        // With `layout` in place the cache is not listed again: a version-1 name stays as is.
-        fs::write(v1(&whole, 5), b"whole").unwrap();
-        assert_eq!(prepare(root, &scratch).unwrap(), Upgrade::default());
-        assert!(v1(&whole, 5).exists());
+        // With `layout` in place the cache needs no migration (and is not listed again).
+        assert!(is_current(root));
     }
 }
