@@ -478,6 +478,7 @@ mod tests {
     #[test]
     fn disk_writer_publishes_only_verified_files() {
         use crate::http::timeout::timeout;
+        use hyper::body::Bytes;
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::open(dir.path()).unwrap();
         let disk = DiskWriter::start(&cache).unwrap();
@@ -501,6 +502,16 @@ mod tests {
                 w.write("dropped".into()).await.unwrap();
                 drop(w);
 
+                // Several batches.
+                let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+                let big_integrity = Integrity::compute(Algorithm::Sha512, &big);
+                let mut w = disk.entry(Some(&big_integrity));
+                for piece in big.chunks(16 * 1024) {
+                    w.write(Bytes::copy_from_slice(piece)).await.unwrap();
+                }
+                let stored = w.commit().await.unwrap();
+                assert_eq!(fs::read(&stored.path).unwrap(), big);
+
                 // An empty body: nothing was written, yet the entry is made.
                 let stored = disk.entry(Some(&empty)).commit().await.unwrap();
                 assert_eq!(fs::read(&stored.path).unwrap(), b"");
@@ -516,7 +527,7 @@ mod tests {
         );
         assert!(layout::is_current(dir.path()));
         assert!(!cache.contains(&bad));
-        assert_eq!(entries(dir.path()).len(), 2);
+        assert_eq!(entries(dir.path()).len(), 3);
         assert!(entries(cache.tmp_dir()).is_empty());
     }
 

@@ -1,12 +1,14 @@
 //! [`DiskWriter`]: the cache's file creation and writes for async downloads, on a thread of
 //! their own, so that the executor's threads only receive, hash and hand over bytes.
 //!
-//! Each download gets an [`EntryWriter`]: it hashes every piece on the caller's task and sends it
-//! to the writer thread, which stages the entry's file on its first piece and writes the rest
-//! (see [`Staged`]). [`EntryWriter::commit`] checks the hash on the caller's side and, only if it
-//! matches, has the thread publish the file; dropping an `EntryWriter` discards it. At most
-//! [`QUEUED`] pieces wait for the thread at any time: a disk slower than the network slows the
-//! downloads down rather than filling memory.
+//! Each download gets an [`EntryWriter`]: it hashes every piece on the caller's task and gathers
+//! the pieces into batches of [`BATCH`] bytes for the writer thread, which stages the entry's file
+//! on the first batch and writes the rest (see [`Staged`]). [`EntryWriter::commit`] checks the
+//! hash on the caller's side and, only if it matches, sends the last batch with the order to
+//! publish the file: most tarballs are smaller than a batch, so they cross to the writer thread
+//! once. Dropping an `EntryWriter` discards its file. At most [`QUEUED`] batches wait for the
+//! thread at any time: a disk slower than the network slows the downloads down rather than
+//! filling memory.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,8 +24,10 @@ use super::staged::Staged;
 use super::writer::{Stored, check};
 use crate::integrity::{Algorithm, Hasher, Integrity};
 
-/// Pieces (up to 16 KiB each over HTTP/2) that may wait for the writer thread.
-pub const QUEUED: usize = 1024;
+/// Bytes an entry gathers before handing them to the writer thread.
+pub const BATCH: usize = 128 * 1024;
+/// Batches that may wait for the writer thread.
+pub const QUEUED: usize = 64;
 
 /// The writer thread of one cache. Dropping it waits for the thread to finish what was sent.
 #[derive(Debug)]
@@ -42,6 +46,9 @@ pub struct EntryWriter {
     room: Arc<Semaphore>,
     hasher: Option<Hasher>,
     expected: Option<Integrity>,
+    /// Pieces not yet handed to the thread, and their length.
+    pending: Vec<Bytes>,
+    pending_len: usize,
     bytes: u64,
     /// The thread took the file over for publishing: nothing to discard on drop.
     committed: bool,
@@ -51,12 +58,14 @@ pub struct EntryWriter {
 enum Op {
     Write {
         id: u64,
-        bytes: Bytes,
-        /// Frees the piece's place in the queue once written.
+        pieces: Vec<Bytes>,
+        /// Frees the batch's place in the queue once written.
         _room: SemaphoreGuardArc,
     },
     Commit {
         id: u64,
+        /// The last pieces, not sent before.
+        pieces: Vec<Bytes>,
         integrity: Integrity,
         bytes: u64,
         reply: async_channel::Sender<Result<Stored, CacheError>>,
@@ -67,7 +76,8 @@ enum Op {
 }
 
 impl DiskWriter {
-    /// Starts the writer thread of `cache`.
+    /// Starts the writer thread of `cache`; its first work is to complete a new cache's layout
+    /// ([`Cache::complete_layout`]).
     pub fn start(cache: &Cache) -> Result<DiskWriter, CacheError> {
         let (ops, queue) = async_channel::unbounded();
         let cache = cache.clone();
@@ -92,6 +102,8 @@ impl DiskWriter {
             room: self.room.clone(),
             hasher: Some(Hasher::new(algorithm)),
             expected: expected.cloned(),
+            pending: Vec::new(),
+            pending_len: 0,
             bytes: 0,
             committed: false,
         }
@@ -108,16 +120,23 @@ impl Drop for DiskWriter {
 }
 
 impl EntryWriter {
-    /// Hashes `bytes` and queues them for the file (waiting while the queue is full).
+    /// Hashes `bytes` and adds them to the file: handed to the thread once a batch is full
+    /// (waiting while the queue is full).
     pub async fn write(&mut self, bytes: Bytes) -> Result<(), CacheError> {
         if let Some(hasher) = &mut self.hasher {
             hasher.update(&bytes);
         }
         self.bytes += bytes.len() as u64;
+        self.pending_len += bytes.len();
+        self.pending.push(bytes);
+        if self.pending_len < BATCH {
+            return Ok(());
+        }
         let room = self.room.acquire_arc().await;
+        self.pending_len = 0;
         let op = Op::Write {
             id: self.id,
-            bytes,
+            pieces: std::mem::take(&mut self.pending),
             _room: room,
         };
         self.ops.send(op).await.map_err(|_| stopped())
@@ -139,6 +158,7 @@ impl EntryWriter {
         let (reply, answer) = async_channel::bounded(1);
         let op = Op::Commit {
             id: self.id,
+            pieces: std::mem::take(&mut self.pending),
             integrity,
             bytes: self.bytes,
             reply,
@@ -173,29 +193,31 @@ fn serve(cache: &Cache, queue: &async_channel::Receiver<Op>) {
     // publishing makes the directory it needs, or says why it cannot.
     let _ = cache.complete_layout();
     let mut files: HashMap<u64, Result<Staged, CacheError>> = HashMap::new();
-    let stage = |cache: &Cache| {
-        cache
-            .stage()
-            .map_err(io_err("create a new file in", cache.tmp_dir()))
+    let write = |files: &mut HashMap<u64, Result<Staged, CacheError>>, id, pieces: &[Bytes]| {
+        let file = files.entry(id).or_insert_with(|| {
+            cache
+                .stage()
+                .map_err(io_err("create a new file in", cache.tmp_dir()))
+        });
+        if let Ok(staged) = file
+            && let Err(e) = pieces.iter().try_for_each(|p| staged.write_all(p))
+        {
+            *file = Err(io_err("write to a new file in", cache.tmp_dir())(e));
+        }
     };
     while let Ok(op) = queue.recv_blocking() {
         match op {
-            Op::Write { id, bytes, _room } => {
-                let file = files.entry(id).or_insert_with(|| stage(cache));
-                if let Ok(staged) = file
-                    && let Err(e) = staged.write_all(&bytes)
-                {
-                    *file = Err(io_err("write to a new file in", cache.tmp_dir())(e));
-                }
-            }
+            Op::Write { id, pieces, _room } => write(&mut files, id, &pieces),
             Op::Commit {
                 id,
+                pieces,
                 integrity,
                 bytes,
                 reply,
             } => {
-                // An empty body sent no piece: its file is made now.
-                let file = files.remove(&id).unwrap_or_else(|| stage(cache));
+                // Also makes the file of an empty body, which sent no piece.
+                write(&mut files, id, &pieces);
+                let file = files.remove(&id).expect("staged just above");
                 let stored = file.and_then(|staged| cache.publish(staged, integrity, bytes));
                 let _ = reply.try_send(stored);
             }
