@@ -3,8 +3,8 @@
 //! Layout under the cache root (see [`layout`] for the upgrade of an earlier one):
 //!
 //! ```text
-//! sha512/ab/cdef…            one verified tarball: the hex of its digest, the first two hex
-//! sha1/12/3456…              digits as a fan-out directory
+//! sha512/abcdef…             one verified tarball, named by the hex of its digest
+//! sha1/123456…
 //! layout                     the layout's version
 //! tmp/run-<pid>-<boot>-<n>/  one directory per running process, holding a `lock` file the
 //!                            process holds an exclusive lock on while it lives
@@ -18,9 +18,9 @@
 //! An entry is written into a file no reader can see — an `O_TMPFILE` file where the file system
 //! has them (ext4, XFS, btrfs, tmpfs), else a temp file in the run's directory — while it is
 //! hashed; only if the hash matches is the file given its name (`linkat`, else `rename`). A
-//! reader that sees `sha512/ab/cdef…` therefore sees a whole, verified file; a writer that fails
-//! or is dropped leaves nothing. The 256 sha512 fan-out directories are made once, before the
-//! first entry of a new cache is written, so no download makes a directory. Async code writes through a [`DiskWriter`]:
+//! reader that sees `sha512/abcdef…` therefore sees a whole, verified file; a writer that fails
+//! or is dropped leaves nothing. There are no fan-out directories (see [`layout`] for why), so no
+//! download makes a directory. Async code writes through a [`DiskWriter`]:
 //! file creation and writes run on a thread of their own, off the executor.
 //!
 //! # Durability without a round trip per file
@@ -72,7 +72,7 @@ pub struct Cache {
     run: Arc<RunDir>,
     staging: Staging,
     opened: Opened,
-    /// The fan-out directories and `layout` file are still to be made (a new or migrated cache).
+    /// The sha512 directory and `layout` file are still to be made (a new or migrated cache).
     incomplete: Arc<Mutex<bool>>,
 }
 
@@ -133,7 +133,7 @@ impl Cache {
         })
     }
 
-    /// Makes the fan-out directories of a new (or migrated) cache and records its layout; does
+    /// Makes the sha512 directory of a new (or migrated) cache and records its layout; does
     /// nothing the second time. Blocking: [`DiskWriter`] calls it on its thread before the first
     /// download arrives, [`Cache::writer`] before it writes.
     pub fn complete_layout(&self) -> Result<(), CacheError> {
@@ -155,7 +155,7 @@ impl Cache {
         self.opened
     }
 
-    /// Where the content with `integrity` lives: `<root>/<algo>/<hex[..2]>/<hex[2..]>`.
+    /// Where the content with `integrity` lives: `<root>/<algo>/<hex>`.
     pub fn path_of(&self, integrity: &Integrity) -> PathBuf {
         layout::entry_path(&self.root, integrity)
     }
@@ -304,7 +304,7 @@ mod tests {
         assert!(cache.contains(&want));
         assert!(cache.verify(&want).unwrap());
         let hex = want.hex();
-        let expected = dir.path().join("c/sha512").join(&hex[..2]).join(&hex[2..]);
+        let expected = dir.path().join("c/sha512").join(&hex);
         assert_eq!(stored.path, expected);
         assert_eq!(
             cache.lookup(&want),
@@ -520,11 +520,7 @@ mod tests {
             .expect("test timed out")
         });
         drop(disk);
-        // The writer thread made the new cache's fan-out directories first.
-        assert_eq!(
-            fs::read_dir(dir.path().join("sha512")).unwrap().count(),
-            256
-        );
+        // The writer thread recorded the new cache's layout.
         assert!(layout::is_current(dir.path()));
         assert!(!cache.contains(&bad));
         assert_eq!(entries(dir.path()).len(), 3);

@@ -146,25 +146,23 @@ fn damaged_cache_files_are_fetched_again() {
 fn a_cache_of_the_earlier_layout_is_migrated_not_fetched_again() {
     let world = World::new(6);
     assert_eq!(world.fetch(&[]).code, 0);
-    // Rename every entry to the earlier layout's name (`<hex[2..]>-<size>`), as an earlier
-    // version left it, and forget the layout.
-    for i in 0..6 {
+    // Rename every entry to the earlier layout's name (`<hex[..2]>/<hex[2..]>-<size>`), as an
+    // earlier version left it, and forget the layout.
+    let v1 = |i: usize| {
         let path = world.cache_path(i);
-        let size = std::fs::metadata(&path).unwrap().len();
-        let old = path.with_file_name(format!(
-            "{}-{size}",
-            path.file_name().unwrap().to_str().unwrap()
-        ));
-        std::fs::rename(&path, old).unwrap();
+        let hex = path.file_name().unwrap().to_str().unwrap().to_string();
+        let size = world.universe.packages[i].size();
+        path.parent()
+            .unwrap()
+            .join(&hex[..2])
+            .join(format!("{}-{size}", &hex[2..]))
+    };
+    for i in 0..6 {
+        std::fs::create_dir_all(v1(i).parent().unwrap()).unwrap();
+        std::fs::rename(world.cache_path(i), v1(i)).unwrap();
     }
     // One of them cut short, as a crash under the earlier version left it.
-    let short = world.cache_path(4);
-    let short = short.with_file_name(format!(
-        "{}-{}",
-        short.file_name().unwrap().to_str().unwrap(),
-        world.universe.packages[4].size()
-    ));
-    std::fs::write(&short, b"short").unwrap();
+    std::fs::write(v1(4), b"short").unwrap();
     std::fs::remove_file(world.cache().join("layout")).unwrap();
 
     world.registry.reset_counts();

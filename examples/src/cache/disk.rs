@@ -189,8 +189,8 @@ fn stopped() -> CacheError {
 /// The writer thread: stages, writes and publishes files in the order the operations come.
 /// An entry whose file failed keeps its first error for its commit.
 fn serve(cache: &Cache, queue: &async_channel::Receiver<Op>) {
-    // A new cache's fan-out directories, while the downloads have not begun; if this fails,
-    // publishing makes the directory it needs, or says why it cannot.
+    // A new cache's directory and layout file, while the downloads have not begun; if this
+    // fails, publishing makes the directory it needs, or says why it cannot.
     let _ = cache.complete_layout();
     let mut files: HashMap<u64, Result<Staged, CacheError>> = HashMap::new();
     let write = |files: &mut HashMap<u64, Result<Staged, CacheError>>, id, pieces: &[Bytes]| {

@@ -1,19 +1,25 @@
 //! Where entries live, and the upgrade of a cache written by an earlier version.
 //!
 //! Version 2 (this one) names an entry by its digest alone, so that finding it is one `stat` of a
-//! name computed from the lockfile's integrity:
+//! name computed from the lockfile's integrity, in one directory per algorithm:
 //!
 //! ```text
-//! sha512/ab/cdef…   the hex of the digest, its first two digits as a fan-out directory
-//! layout            "2": written once the layout below is in place
+//! sha512/abcdef…   the hex of the digest
+//! layout           "2": written once the layout is in place
 //! ```
 //!
-//! Version 1 (no `layout` file) added the size to the name (`cdef…-48213`), so that finding an
-//! entry meant listing its directory. Opening such a cache **migrates** it: every entry whose
-//! file is the size its name says is renamed to its version-2 name, the others (cut short by a
-//! crash) are removed. The fan-out directories are made next (by the cache's writer thread,
-//! while a run's first responses are awaited), then `layout` is written. A cache with `layout` is
-//! never listed again.
+//! No fan-out directories: ext4 (`dir_index`) and XFS index a directory by name hash, so a look-up
+//! or a new name in a directory of a million entries costs what it costs in one of a hundred,
+//! while each fan-out directory is one more inode to allocate. On ext4 without a journal that
+//! allocation scans past every inode deleted in the last minute, and making 256 of them cost a new
+//! cache about as much as writing its first 300 tarballs.
+//!
+//! Version 1 (no `layout` file) named entries `sha512/ab/cdef…-48213`: a fan-out directory and the
+//! size, so that finding an entry meant listing its directory. Opening such a cache **migrates**
+//! it: every entry whose file is the size its name says is renamed to its version-2 name, the
+//! others (cut short by a crash) are removed, and so are the emptied fan-out directories. Then
+//! `layout` is written (by the cache's writer thread, while a run's first responses are awaited);
+//! a cache with `layout` is never listed again.
 
 use std::fs;
 use std::io;
@@ -34,12 +40,10 @@ pub(super) const ALGORITHMS: [Algorithm; 4] = [
     Algorithm::Sha1,
 ];
 
-/// `<root>/<algo>/<hex[..2]>/<hex[2..]>`.
+/// `<root>/<algo>/<hex>`.
 pub(super) fn entry_path(root: &Path, integrity: &Integrity) -> PathBuf {
-    let hex = integrity.hex();
     root.join(integrity.algorithm().name())
-        .join(&hex[..2])
-        .join(&hex[2..])
+        .join(integrity.hex())
 }
 
 /// What opening the cache found of an earlier layout.
@@ -65,19 +69,15 @@ pub(super) fn migrate_all(root: &Path) -> Result<Upgrade, CacheError> {
     Ok(upgrade)
 }
 
-/// Makes the 256 sha512 fan-out directories (so that no download makes one), then writes the
-/// `layout` file through `scratch` (a directory on the same file system).
+/// Makes the sha512 directory, then writes the `layout` file through `scratch` (a directory on
+/// the same file system).
 pub(super) fn complete(root: &Path, scratch: &Path) -> Result<(), CacheError> {
     let sha512 = root.join(Algorithm::Sha512.name());
-    let dirs =
-        std::iter::once(sha512.clone()).chain((0..=255u8).map(|i| sha512.join(format!("{i:02x}"))));
-    for dir in dirs {
-        match fs::create_dir(&dir) {
-            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
-                return Err(io_err("create directory", &dir)(e));
-            }
-            _ => {}
+    match fs::create_dir(&sha512) {
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
+            return Err(io_err("create directory", &sha512)(e));
         }
+        _ => {}
     }
     let temp = scratch.join(MARKER);
     fs::write(&temp, format!("{VERSION}\n")).map_err(io_err("write", &temp))?;
@@ -85,13 +85,18 @@ pub(super) fn complete(root: &Path, scratch: &Path) -> Result<(), CacheError> {
     fs::rename(&temp, &marker).map_err(io_err("write", &marker))
 }
 
-/// Renames the version-1 entries (`<hex[2..]>-<size>`) under `dir` (`<root>/sha512`).
+/// Renames the version-1 entries (`<hex[..2]>/<hex[2..]>-<size>`) under `dir` (`<root>/sha512`)
+/// to `<hex>`, and removes the fan-out directories it empties.
 fn migrate(dir: &Path, algorithm: Algorithm, upgrade: &mut Upgrade) -> Result<(), CacheError> {
     let Ok(fans) = fs::read_dir(dir) else {
         return Ok(());
     };
     let rest_len = algorithm.digest_len() * 2 - 2;
     for fan in fans.flatten() {
+        let fan_name = fan.file_name();
+        let Some(fan_name) = fan_name.to_str().filter(|n| n.len() == 2) else {
+            continue;
+        };
         let Ok(entries) = fs::read_dir(fan.path()) else {
             continue;
         };
@@ -100,16 +105,19 @@ fn migrate(dir: &Path, algorithm: Algorithm, upgrade: &mut Upgrade) -> Result<()
             let Some((rest, size)) = name.to_str().and_then(|n| n.split_once('-')) else {
                 continue;
             };
-            let (Ok(size), true) = (size.parse::<u64>(), rest.len() == rest_len) else {
+            let Ok(size) = size.parse::<u64>() else {
                 continue;
             };
+            if rest.len() != rest_len {
+                continue;
+            }
             let old = entry.path();
             let whole = entry
                 .metadata()
                 .is_ok_and(|m| m.is_file() && m.len() == size);
             let result = if whole {
                 upgrade.migrated += 1;
-                fs::rename(&old, fan.path().join(rest))
+                fs::rename(&old, dir.join(format!("{fan_name}{rest}")))
             } else {
                 upgrade.removed += 1;
                 fs::remove_file(&old)
@@ -121,6 +129,8 @@ fn migrate(dir: &Path, algorithm: Algorithm, upgrade: &mut Upgrade) -> Result<()
                 Ok(()) => {}
             }
         }
+        // Only if empty: anything else in it is left alone.
+        let _ = fs::remove_dir(fan.path());
     }
     Ok(())
 }
@@ -140,15 +150,14 @@ mod tests {
         let short = Integrity::compute(Algorithm::Sha1, b"short");
         let v1 = |i: &Integrity, size: usize| {
             let hex = i.hex();
-            let p = root
-                .join(i.algorithm().name())
+            root.join(i.algorithm().name())
                 .join(&hex[..2])
-                .join(format!("{}-{size}", &hex[2..]));
-            fs::create_dir_all(p.parent().unwrap()).unwrap();
-            p
+                .join(format!("{}-{size}", &hex[2..]))
         };
-        fs::write(v1(&whole, 5), b"whole").unwrap();
-        fs::write(v1(&short, 5), b"sh").unwrap();
+        for (i, bytes) in [(&whole, &b"whole"[..]), (&short, &b"sh"[..])] {
+            fs::create_dir_all(v1(i, 5).parent().unwrap()).unwrap();
+            fs::write(v1(i, 5), bytes).unwrap();
+        }
         let foreign = root.join("sha512/00/README");
         fs::create_dir_all(foreign.parent().unwrap()).unwrap();
         fs::write(&foreign, b"x").unwrap();
@@ -168,7 +177,11 @@ mod tests {
         assert!(!v1(&short, 5).exists());
         assert!(!entry_path(root, &short).exists());
         assert!(foreign.exists(), "files of no layout are left alone");
-        assert_eq!(fs::read_dir(root.join("sha512")).unwrap().count(), 256);
+        let hex = whole.hex();
+        assert!(
+            !root.join("sha512").join(&hex[..2]).exists(),
+            "emptied fan-out removed"
+        );
         assert_eq!(fs::read_to_string(root.join(MARKER)).unwrap(), "2\n");
 
         // With `layout` in place the cache needs no migration (and is not listed again).

@@ -48,30 +48,21 @@ pub(super) fn recheck(root: &Path, since: Option<SystemTime>) -> usize {
     let since = since.and_then(|t| t.checked_sub(SLACK));
     let mut removed = 0;
     for algorithm in ALGORITHMS {
-        let Ok(fans) = fs::read_dir(root.join(algorithm.name())) else {
+        let Ok(entries) = fs::read_dir(root.join(algorithm.name())) else {
             continue;
         };
-        for fan in fans.flatten() {
-            let fan_name = fan.file_name();
-            let Ok(entries) = fs::read_dir(fan.path()) else {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if since.is_some_and(|since| changed(&path).is_some_and(|c| c < since)) {
+                continue;
+            }
+            let name = entry.file_name();
+            let Some(integrity) = Integrity::from_hex(algorithm.name(), &name.to_string_lossy())
+            else {
                 continue;
             };
-            for entry in entries.flatten() {
-                let path = entry.path();
-                if since.is_some_and(|since| changed(&path).is_some_and(|c| c < since)) {
-                    continue;
-                }
-                let hex = format!(
-                    "{}{}",
-                    fan_name.to_string_lossy(),
-                    entry.file_name().to_string_lossy()
-                );
-                let Some(integrity) = Integrity::from_hex(algorithm.name(), &hex) else {
-                    continue;
-                };
-                if !matches(&path, &integrity) && fs::remove_file(&path).is_ok() {
-                    removed += 1;
-                }
+            if !matches(&path, &integrity) && fs::remove_file(&path).is_ok() {
+                removed += 1;
             }
         }
     }

@@ -190,11 +190,8 @@ impl World {
     /// Complete entries in the cache now (without checking them).
     pub fn entries(&self) -> usize {
         let mut n = 0;
-        let Ok(fans) = std::fs::read_dir(self.cache().join("sha512")) else {
-            return 0;
-        };
-        for fan in fans.flatten() {
-            n += std::fs::read_dir(fan.path()).map_or(0, |d| d.count());
+        if let Ok(entries) = std::fs::read_dir(self.cache().join("sha512")) {
+            n += entries.count();
         }
         n
     }
@@ -225,28 +222,20 @@ impl World {
             ("sha256", Algorithm::Sha256),
             ("sha1", Algorithm::Sha1),
         ] {
-            let Ok(fans) = std::fs::read_dir(root.join(algo)) else {
+            let Ok(entries) = std::fs::read_dir(root.join(algo)) else {
                 continue;
             };
-            for fan in fans {
-                let fan = fan.unwrap().path();
-                for entry in std::fs::read_dir(&fan).unwrap() {
-                    let path = entry.unwrap().path();
-                    let bytes = std::fs::read(&path).unwrap();
-                    let actual = Integrity::compute(algorithm, &bytes);
-                    let name = format!(
-                        "{}{}",
-                        fan.file_name().unwrap().to_str().unwrap(),
-                        path.file_name().unwrap().to_str().unwrap()
-                    );
-                    assert_eq!(
-                        actual.hex(),
-                        name,
-                        "cache entry {} is corrupt",
-                        path.display()
-                    );
-                    found.push(actual);
-                }
+            for entry in entries {
+                let path = entry.unwrap().path();
+                let bytes = std::fs::read(&path).unwrap();
+                let actual = Integrity::compute(algorithm, &bytes);
+                assert_eq!(
+                    actual.hex(),
+                    path.file_name().unwrap().to_str().unwrap(),
+                    "cache entry {} is corrupt",
+                    path.display()
+                );
+                found.push(actual);
             }
         }
         found
@@ -257,7 +246,7 @@ impl World {
         let p = &self.universe.packages[i];
         let integrity = Integrity::parse(&p.integrity).unwrap();
         let hex = integrity.hex();
-        self.cache().join("sha512").join(&hex[..2]).join(&hex[2..])
+        self.cache().join("sha512").join(hex)
     }
 
     /// Whether the `i`-th package is in the cache.
