@@ -481,7 +481,7 @@ mod tests {
         use hyper::body::Bytes;
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::open(dir.path()).unwrap();
-        let disk = DiskWriter::start(&cache).unwrap();
+        let disk = DiskWriter::start(&cache, 2).unwrap();
         let good = Integrity::compute(Algorithm::Sha512, b"good bytes");
         let bad = Integrity::compute(Algorithm::Sha512, b"expected");
         let empty = Integrity::compute(Algorithm::Sha512, b"");
@@ -520,7 +520,7 @@ mod tests {
             .expect("test timed out")
         });
         drop(disk);
-        // The writer thread recorded the new cache's layout.
+        // The writer threads recorded the new cache's layout.
         assert!(layout::is_current(dir.path()));
         assert!(!cache.contains(&bad));
         assert_eq!(entries(dir.path()).len(), 3);

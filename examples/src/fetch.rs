@@ -192,9 +192,13 @@ pub async fn fetch(
             .map_err(FetchError::Cache)?
     };
     report_opened(&cache);
-    // Started now, the writer thread makes a new cache's fan-out directories while the plan is
-    // made and the first responses are awaited.
-    let disk = DiskWriter::start(&cache).map_err(FetchError::Cache)?;
+    // Started now, the writer threads record a new cache's layout while the plan is made and the
+    // first responses are awaited. One per core, at least two: creating a file is CPU work in the
+    // file system (on ext4, allocating its inode), and two threads make files side by side.
+    let writers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(2, 4);
+    let disk = DiskWriter::start(&cache, writers).map_err(FetchError::Cache)?;
     let planning =
         async { Some(Plan::make(&lock, &config, &platforms, Some(&cache), options.verify).await) };
     let stop = async {

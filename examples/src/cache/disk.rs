@@ -1,14 +1,15 @@
-//! [`DiskWriter`]: the cache's file creation and writes for async downloads, on a thread of
-//! their own, so that the executor's threads only receive, hash and hand over bytes.
+//! [`DiskWriter`]: the cache's file creation and writes for async downloads, on threads of their
+//! own, so that the executor's threads only receive, hash and hand over bytes.
 //!
 //! Each download gets an [`EntryWriter`]: it hashes every piece on the caller's task and gathers
-//! the pieces into batches of [`BATCH`] bytes for the writer thread, which stages the entry's file
-//! on the first batch and writes the rest (see [`Staged`]). [`EntryWriter::commit`] checks the
-//! hash on the caller's side and, only if it matches, sends the last batch with the order to
-//! publish the file: most tarballs are smaller than a batch, so they cross to the writer thread
-//! once. Dropping an `EntryWriter` discards its file. At most [`QUEUED`] batches wait for the
-//! thread at any time: a disk slower than the network slows the downloads down rather than
-//! filling memory.
+//! the pieces into batches of [`BATCH`] bytes for its writer thread (entries are spread over the
+//! threads in turn; all of one entry's work goes to the same thread, in order), which stages the
+//! entry's file on the first batch and writes the rest (see [`Staged`]). A download goes on
+//! receiving while its batches are written. [`EntryWriter::commit`] checks the hash on the
+//! caller's side and, only if it matches, sends the last batch with the order to publish the
+//! file: most tarballs are smaller than a batch, so they cross threads once. Dropping an
+//! `EntryWriter` discards its file. At most [`QUEUED`] batches wait for the threads at any time:
+//! a disk slower than the network slows the downloads down rather than filling memory.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,18 +25,19 @@ use super::staged::Staged;
 use super::writer::{Stored, check};
 use crate::integrity::{Algorithm, Hasher, Integrity};
 
-/// Bytes an entry gathers before handing them to the writer thread.
+/// Bytes an entry gathers before handing them to its writer thread.
 pub const BATCH: usize = 128 * 1024;
-/// Batches that may wait for the writer thread.
+/// Batches that may wait for the writer threads.
 pub const QUEUED: usize = 64;
 
-/// The writer thread of one cache. Dropping it waits for the thread to finish what was sent.
+/// The writer threads of one cache. Dropping it waits for the threads to finish what was sent.
 #[derive(Debug)]
 pub struct DiskWriter {
-    ops: async_channel::Sender<Op>,
+    /// One queue per thread; an entry's operations all go to the same one, in order.
+    queues: Vec<async_channel::Sender<Op>>,
     room: Arc<Semaphore>,
     next: AtomicU64,
-    thread: Option<JoinHandle<()>>,
+    threads: Vec<JoinHandle<()>>,
 }
 
 /// One entry being written through a [`DiskWriter`].
@@ -76,29 +78,35 @@ enum Op {
 }
 
 impl DiskWriter {
-    /// Starts the writer thread of `cache`; its first work is to complete a new cache's layout
-    /// ([`Cache::complete_layout`]).
-    pub fn start(cache: &Cache) -> Result<DiskWriter, CacheError> {
-        let (ops, queue) = async_channel::unbounded();
-        let cache = cache.clone();
-        let thread = std::thread::Builder::new()
-            .name("lockfetch-disk".into())
-            .spawn(move || serve(&cache, &queue))
-            .map_err(io_err("start a thread to write", std::path::Path::new(".")))?;
-        Ok(DiskWriter {
-            ops,
+    /// Starts `threads` writer threads (at least one) for `cache`; their first work is to
+    /// complete a new cache's layout ([`Cache::complete_layout`]).
+    pub fn start(cache: &Cache, threads: usize) -> Result<DiskWriter, CacheError> {
+        let mut writer = DiskWriter {
+            queues: Vec::new(),
             room: Arc::new(Semaphore::new(QUEUED)),
             next: AtomicU64::new(0),
-            thread: Some(thread),
-        })
+            threads: Vec::new(),
+        };
+        for _ in 0..threads.max(1) {
+            let (ops, queue) = async_channel::unbounded();
+            let cache = cache.clone();
+            let thread = std::thread::Builder::new()
+                .name("lockfetch-disk".into())
+                .spawn(move || serve(&cache, &queue))
+                .map_err(io_err("start a thread to write", std::path::Path::new(".")))?;
+            writer.queues.push(ops);
+            writer.threads.push(thread);
+        }
+        Ok(writer)
     }
 
     /// A new entry, to be checked against `expected` (without one, named by its sha512).
     pub fn entry(&self, expected: Option<&Integrity>) -> EntryWriter {
         let algorithm = expected.map_or(Algorithm::Sha512, Integrity::algorithm);
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
         EntryWriter {
-            id: self.next.fetch_add(1, Ordering::Relaxed),
-            ops: self.ops.clone(),
+            id,
+            ops: self.queues[id as usize % self.queues.len()].clone(),
             room: self.room.clone(),
             hasher: Some(Hasher::new(algorithm)),
             expected: expected.cloned(),
@@ -112,8 +120,10 @@ impl DiskWriter {
 
 impl Drop for DiskWriter {
     fn drop(&mut self) {
-        self.ops.close();
-        if let Some(thread) = self.thread.take() {
+        for queue in &self.queues {
+            queue.close();
+        }
+        for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
     }
@@ -177,7 +187,7 @@ impl Drop for EntryWriter {
     }
 }
 
-/// The writer thread's error once it is gone (it only ends when its `DiskWriter` is dropped).
+/// A writer thread's error once it is gone (it only ends when its `DiskWriter` is dropped).
 fn stopped() -> CacheError {
     CacheError::Io {
         action: "write to",
@@ -186,11 +196,12 @@ fn stopped() -> CacheError {
     }
 }
 
-/// The writer thread: stages, writes and publishes files in the order the operations come.
+/// A writer thread: stages, writes and publishes files in the order the operations come.
 /// An entry whose file failed keeps its first error for its commit.
 fn serve(cache: &Cache, queue: &async_channel::Receiver<Op>) {
-    // A new cache's directory and layout file, while the downloads have not begun; if this
-    // fails, publishing makes the directory it needs, or says why it cannot.
+    // A new cache's directory and layout file (the first thread there makes them), while the
+    // downloads have not begun; if this fails, publishing makes the directory it needs, or says
+    // why it cannot.
     let _ = cache.complete_layout();
     let mut files: HashMap<u64, Result<Staged, CacheError>> = HashMap::new();
     let write = |files: &mut HashMap<u64, Result<Staged, CacheError>>, id, pieces: &[Bytes]| {

@@ -18,7 +18,7 @@
 //! size, so that finding an entry meant listing its directory. Opening such a cache **migrates**
 //! it: every entry whose file is the size its name says is renamed to its version-2 name, the
 //! others (cut short by a crash) are removed, and so are the emptied fan-out directories. Then
-//! `layout` is written (by the cache's writer thread, while a run's first responses are awaited);
+//! `layout` is written (by the cache's writer threads, while a run's first responses are awaited);
 //! a cache with `layout` is never listed again.
 
 use std::fs;

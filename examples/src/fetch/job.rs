@@ -1,4 +1,4 @@
-//! One download: GET the tarball, hash it as it arrives while the cache's writer thread writes
+//! One download: GET the tarball, hash it as it arrives while a writer thread of the cache writes
 //! it, verify, publish.
 
 use std::fmt;
