@@ -6,8 +6,10 @@
 //! that directory; a run killed in this boot leaves it, but its files are whole in the page
 //! cache. Only a directory left from **another boot** means the machine stopped before the
 //! run's `syncfs`: the next run re-hashes every entry changed since that directory was made
-//! (its `lock` file's ctime, which no user can set back). ext4 and XFS write metadata to their
-//! journal in order, so if a link of that run reached the disk, the directory's did too.
+//! (its `lock` file's ctime, which no user can set back). ext4 (with its journal, the default) and
+//! XFS write metadata to their journal in order, so if a link of that run reached the disk, the
+//! directory's did too. ext4 made without a journal promises no order: after a crash there,
+//! `lockfetch fetch --verify` re-hashes the whole cache.
 
 use std::fs;
 use std::io;
