@@ -13,7 +13,7 @@ set -euo pipefail
 
 usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 [[ $# -ge 1 ]] || usage
-lockfile=$1
+lockfiles=("$1")
 shift
 registry=""
 rounds=10
@@ -28,6 +28,7 @@ while [[ $# -gt 0 ]]; do
 done
 [[ ${#settings[@]} -gt 0 ]] || settings=(16 32 64 128)
 source "$(dirname "$0")/network_common.sh"
+lockfile=${lockfiles[0]}
 declare -A times
 for ((r = 1; r <= rounds; r++)); do
     for c in "${settings[@]}"; do

@@ -1,12 +1,16 @@
 # Sourced by the network benchmarks (real_fetch.sh, concurrency_sweep.sh) after they parse their
-# arguments into `lockfile` and `registry`: checks both, and finds the lockfetch binary.
+# arguments into `lockfiles` (an array) and `registry`: checks both, and finds the lockfetch binary.
 #
-# Sets: lockfile (a project directory becomes its pnpm-lock.yaml), registry (npm's when empty),
-# root (the repository), bin (lockfetch: $LOCKFETCH, else target/release/lockfetch, built if
-# missing), work (a temp directory removed on exit).
+# Sets: lockfiles (each project directory becomes its pnpm-lock.yaml), registry (npm's when
+# empty), root (the repository), bin (lockfetch: $LOCKFETCH, else target/release/lockfetch, built
+# if missing), work (a temp directory removed on exit).
 
-[[ -d $lockfile ]] && lockfile=${lockfile%/}/pnpm-lock.yaml
-[[ -f $lockfile ]] || { echo "no such lockfile: $lockfile" >&2; exit 2; }
+for i in "${!lockfiles[@]}"; do
+    f=${lockfiles[$i]}
+    [[ -d $f ]] && f=${f%/}/pnpm-lock.yaml
+    [[ -f $f ]] || { echo "no such lockfile: $f" >&2; exit 2; }
+    lockfiles[$i]=$f
+done
 if [[ -z $registry ]]; then
     registry=$(npm config get registry 2>/dev/null || true)
     [[ -n $registry && $registry != undefined ]] ||

@@ -1,142 +1,148 @@
 //! A content-addressed tarball cache: files are named by their hash, never by package name.
 //!
-//! Layout under the cache root:
+//! Layout under the cache root (see [`layout`] for the upgrade of an earlier one):
 //!
 //! ```text
-//! sha512/ab/cdef…-48213   one verified tarball: the hex of its digest (the first two hex digits
-//! sha1/12/3456…-913       as a fan-out directory), then its size in bytes
-//! tmp/run-<pid>-<n>/      one directory per running process: its partial downloads, and a
-//!                         `lock` file the process holds an exclusive lock on while it lives
+//! sha512/abcdef…             one verified tarball, named by the hex of its digest
+//! sha1/123456…
+//! layout                     the layout's version
+//! tmp/run-<pid>-<boot>-<n>/  one directory per running process, holding a `lock` file the
+//!                            process holds an exclusive lock on while it lives
 //! ```
 //!
+//! # Looking up
+//! An entry's name is computed from the lockfile's integrity, so [`Cache::lookup`] is one `stat`:
+//! no directory is listed and no name is searched for.
+//!
 //! # Writing
-//! A [`CacheWriter`] writes into its run's temp directory while hashing; [`CacheWriter::commit`]
-//! checks the hash and renames the file into place. A reader that sees `sha512/ab/cdef…-N`
-//! therefore sees a whole, verified file; a writer that fails or is dropped removes its temp file.
+//! An entry is written into a file no reader can see — an `O_TMPFILE` file where the file system
+//! has them (ext4, XFS, btrfs, tmpfs), else a temp file in the run's directory — while it is
+//! hashed; only if the hash matches is the file given its name (`linkat`, else `rename`). A
+//! reader that sees `sha512/abcdef…` therefore sees a whole, verified file; a writer that fails
+//! or is dropped leaves nothing. There are no fan-out directories (see [`layout`] for why), so no
+//! download makes a directory. Async code writes through a [`DiskWriter`]:
+//! file creation and writes run on a thread of their own, off the executor.
 //!
 //! # Durability without a round trip per file
-//! Nothing is fsynced per file. A `kill -9` loses nothing that was renamed (the data is in the
-//! page cache, which outlives the process); only a crash of the machine can. Two things cover
-//! that case:
-//! - **The size is part of the name.** If the machine dies after a rename reached the disk but
-//!   before the file's data did, the file is found shorter than its name says (file systems such
-//!   as ext4 and XFS extend a file's size only once its data is written). [`Cache::lookup`]
-//!   compares the two with one `stat`, so such a file counts as damaged and is fetched again: a
-//!   hit is cheap but not blind. `--verify` re-hashes every entry for the rest.
+//! Nothing is fsynced per file. A `kill -9` loses nothing that was published (the data is in the
+//! page cache, which outlives the process); only a crash of the machine can, and two things
+//! cover that case:
 //! - **One `syncfs` per run.** [`Cache::sync`] flushes the whole file system once, after the
 //!   last download, before the run reports success: one barrier instead of an fsync of every
 //!   file and its directory on the hot path.
+//! - **A run that did not sync is found after the reboot.** Its temp directory, named after the
+//!   boot it ran in, stays until a run ends with its `syncfs` done. The next [`Cache::open`]
+//!   that finds such a directory from another boot re-hashes every entry changed since it was
+//!   made and removes the wrong ones (a file whose name reached the disk before its data), see
+//!   [`recovery`]. `--verify` re-hashes every entry, for the rest.
 //!
 //! # Litter
 //! A killed run leaves its temp directory behind. [`Cache::open`] removes every run directory
 //! whose `lock` it can take (its owner is gone: the kernel drops a lock when its process dies),
 //! and never one a live run holds.
 
-use std::fmt;
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use tempfile::NamedTempFile;
-
-use crate::integrity::{Algorithm, Hasher, Integrity, Mismatch};
-
+mod disk;
+mod error;
+pub mod layout;
+pub mod recovery;
 mod run_dir;
+mod staged;
+mod writer;
 
+pub use disk::{DiskWriter, EntryWriter, QUEUED};
+pub use error::CacheError;
+pub use layout::Upgrade;
+pub use writer::{CacheWriter, Stored};
+
+use crate::integrity::{Algorithm, Hasher, Integrity};
+use error::io_err;
+use recovery::VerifierWriter;
 use run_dir::RunDir;
+use staged::{Staged, Staging};
 
 /// A content-addressed cache directory, opened by this process. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Cache {
     root: PathBuf,
     run: Arc<RunDir>,
+    staging: Staging,
+    opened: Opened,
+    /// The sha512 directory and `layout` file are still to be made (a new or migrated cache).
+    incomplete: Arc<Mutex<bool>>,
+}
+
+/// What [`Cache::open`] found and repaired.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Opened {
+    /// Entries of an earlier layout, migrated or removed.
+    pub upgrade: Upgrade,
+    /// Entries removed because a run cut short by a crash of the machine may have published
+    /// them without their data.
+    pub damaged: usize,
 }
 
 /// What the cache holds for one integrity.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
-    /// A complete entry.
+    /// An entry.
     Hit {
         /// Its path.
         path: PathBuf,
         /// Its size.
         size: u64,
     },
-    /// An entry whose file is not the size its name says (cut short by a crash, or tampered
-    /// with): it must be fetched again.
-    Damaged {
-        /// Its path.
-        path: PathBuf,
-        /// The size its name says.
-        size: u64,
-    },
     /// Nothing.
     Miss,
 }
 
-/// A failed cache operation, naming the path.
-#[derive(Debug)]
-pub enum CacheError {
-    /// A file system operation failed.
-    Io {
-        /// What was being done (`create the cache directory`, `write`, …).
-        action: &'static str,
-        /// The path it was done to.
-        path: PathBuf,
-        /// The cause.
-        source: io::Error,
-    },
-    /// The content did not match the expected integrity; nothing was stored.
-    Mismatch(Mismatch),
-}
-
-impl fmt::Display for CacheError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CacheError::Io {
-                action,
-                path,
-                source,
-            } => write!(f, "cannot {action} {}: {source}", path.display()),
-            CacheError::Mismatch(m) => m.fmt(f),
-        }
-    }
-}
-
-impl std::error::Error for CacheError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            CacheError::Io { source, .. } => Some(source),
-            CacheError::Mismatch(m) => Some(m),
-        }
-    }
-}
-
-fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> CacheError + 'a {
-    move |source| CacheError::Io {
-        action,
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
 impl Cache {
     /// Opens (creating it if needed) the cache at `root`: makes this run's temp directory (which
-    /// also checks that the cache is writable) and removes those of runs that are gone.
+    /// also checks that the cache is writable), removes those of runs that are gone (re-hashing
+    /// what a run cut short by a crash of the machine published), and puts the layout in place.
     pub fn open(root: impl Into<PathBuf>) -> Result<Cache, CacheError> {
         let root = root.into();
         let tmp = root.join("tmp");
         fs::create_dir_all(&tmp).map_err(io_err("create the cache directory", &tmp))?;
-        let run = RunDir::create(&tmp).map_err(|(action, path, source)| CacheError::Io {
-            action,
-            path,
-            source,
-        })?;
+        let (run, dead) =
+            RunDir::create(&root, &tmp).map_err(|(action, path, source)| CacheError::Io {
+                action,
+                path,
+                source,
+            })?;
+        let staging = Staging::probe(run.path());
+        let current = layout::is_current(&root);
+        let upgrade = if current {
+            Upgrade::default()
+        } else {
+            layout::migrate_all(&root)?
+        };
         Ok(Cache {
             root,
             run: Arc::new(run),
+            staging,
+            opened: Opened {
+                upgrade,
+                damaged: dead.damaged,
+            },
+            incomplete: Arc::new(Mutex::new(!current)),
         })
+    }
+
+    /// Makes the sha512 directory of a new (or migrated) cache and records its layout; does
+    /// nothing the second time. Blocking: [`DiskWriter`] calls it on its thread before the first
+    /// download arrives, [`Cache::writer`] before it writes.
+    pub fn complete_layout(&self) -> Result<(), CacheError> {
+        let mut incomplete = self.incomplete.lock().unwrap_or_else(|e| e.into_inner());
+        if *incomplete {
+            layout::complete(&self.root, self.run.path())?;
+            *incomplete = false;
+        }
+        Ok(())
     }
 
     /// The cache root.
@@ -144,59 +150,37 @@ impl Cache {
         &self.root
     }
 
-    /// Where the content with `integrity` and `size` bytes lives:
-    /// `<root>/<algo>/<hex[..2]>/<hex[2..]>-<size>`.
-    pub fn path_of(&self, integrity: &Integrity, size: u64) -> PathBuf {
-        let hex = integrity.hex();
-        self.fan_out(integrity)
-            .join(format!("{}-{size}", &hex[2..]))
+    /// What opening found and repaired.
+    pub fn opened(&self) -> Opened {
+        self.opened
     }
 
-    fn fan_out(&self, integrity: &Integrity) -> PathBuf {
-        let hex = integrity.hex();
-        self.root.join(integrity.algorithm().name()).join(&hex[..2])
+    /// Where the content with `integrity` lives: `<root>/<algo>/<hex>`.
+    pub fn path_of(&self, integrity: &Integrity) -> PathBuf {
+        layout::entry_path(&self.root, integrity)
     }
 
-    /// The entries stored for `integrity`, as `(path, size in the name)`.
-    fn entries(&self, integrity: &Integrity) -> Vec<(PathBuf, u64)> {
-        let hex = integrity.hex();
-        let prefix = format!("{}-", &hex[2..]);
-        let Ok(dir) = fs::read_dir(self.fan_out(integrity)) else {
-            return Vec::new();
-        };
-        dir.flatten()
-            .filter_map(|e| {
-                let name = e.file_name();
-                let size = name.to_str()?.strip_prefix(&prefix)?.parse().ok()?;
-                Some((e.path(), size))
-            })
-            .collect()
-    }
-
-    /// What the cache holds for `integrity`: one directory listing and one `stat`.
+    /// What the cache holds for `integrity`: one `stat`.
     pub fn lookup(&self, integrity: &Integrity) -> Lookup {
-        let mut found = Lookup::Miss;
-        for (path, size) in self.entries(integrity) {
-            match fs::metadata(&path) {
-                Ok(m) if m.is_file() && m.len() == size => return Lookup::Hit { path, size },
-                Ok(_) => found = Lookup::Damaged { path, size },
-                Err(_) => {}
-            }
+        let path = self.path_of(integrity);
+        match fs::metadata(&path) {
+            Ok(m) if m.is_file() => Lookup::Hit {
+                size: m.len(),
+                path,
+            },
+            _ => Lookup::Miss,
         }
-        found
     }
 
-    /// Whether a complete entry for `integrity` is in the cache.
+    /// Whether an entry for `integrity` is in the cache.
     pub fn contains(&self, integrity: &Integrity) -> bool {
         matches!(self.lookup(integrity), Lookup::Hit { .. })
     }
 
-    /// Re-hashes the entry for `integrity`: `Ok(false)` if there is none (or it is damaged),
-    /// `Err` with a mismatch if its content is wrong.
+    /// Re-hashes the entry for `integrity`: `Ok(false)` if there is none, `Err` with a mismatch
+    /// if its content is wrong.
     pub fn verify(&self, integrity: &Integrity) -> Result<bool, CacheError> {
-        let Lookup::Hit { path, .. } = self.lookup(integrity) else {
-            return Ok(false);
-        };
+        let path = self.path_of(integrity);
         let mut file = match fs::File::open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
@@ -210,34 +194,51 @@ impl Cache {
             .map_err(CacheError::Mismatch)
     }
 
-    /// Removes every entry for `integrity` (a damaged or wrong one, before fetching it again).
+    /// Removes the entry for `integrity` (a wrong one, before fetching it again).
     pub fn remove(&self, integrity: &Integrity) -> Result<(), CacheError> {
-        for (path, _) in self.entries(integrity) {
-            match fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io_err("remove", &path)(e)),
-            }
+        let path = self.path_of(integrity);
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err("remove", &path)(e)),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
-    /// Starts writing one entry. With `expected`, the content must hash to it; without, it is
-    /// stored under its sha512.
+    /// Starts writing one entry, blocking. With `expected`, the content must hash to it;
+    /// without, it is stored under its sha512.
     pub fn writer(&self, expected: Option<&Integrity>) -> Result<CacheWriter, CacheError> {
-        let tmp = self.tmp_dir();
-        let file = tempfile::Builder::new()
-            .prefix("fetch-")
-            .suffix(".tmp")
-            .tempfile_in(tmp)
-            .map_err(io_err("create a temp file in", tmp))?;
+        self.complete_layout()?;
+        let file = self
+            .stage()
+            .map_err(io_err("create a new file in", self.tmp_dir()))?;
         let algorithm = expected.map_or(Algorithm::Sha512, Integrity::algorithm);
-        Ok(CacheWriter {
-            cache: self.clone(),
+        Ok(CacheWriter::new(
+            self.clone(),
             file,
-            hasher: Hasher::new(algorithm),
-            expected: expected.cloned(),
-            bytes: 0,
+            Hasher::new(algorithm),
+            expected.cloned(),
+        ))
+    }
+
+    /// A new file no reader can see.
+    fn stage(&self) -> io::Result<Staged> {
+        Staged::create(self.staging, self.run.path())
+    }
+
+    /// Gives `file`, whose content hashes to `integrity`, its name in the cache.
+    fn publish(
+        &self,
+        file: Staged,
+        integrity: Integrity,
+        bytes: u64,
+    ) -> Result<Stored, CacheError> {
+        let path = self.path_of(&integrity);
+        self.run.published();
+        file.publish(&path)
+            .map_err(io_err("create the cache entry", &path))?;
+        Ok(Stored {
+            integrity,
+            path,
+            bytes,
         })
     }
 
@@ -249,135 +250,31 @@ impl Cache {
     /// Makes everything written so far durable: one `syncfs` of the cache's file system (an
     /// `fsync` of the root elsewhere). Blocking: call it from a blocking context.
     pub fn sync(&self) -> Result<(), CacheError> {
-        let dir = fs::File::open(&self.root).map_err(io_err("open", &self.root))?;
-        #[cfg(target_os = "linux")]
-        rustix::fs::syncfs(&dir)
-            .map_err(io::Error::from)
-            .map_err(io_err("sync the file system of", &self.root))?;
-        #[cfg(not(target_os = "linux"))]
-        dir.sync_all().map_err(io_err("fsync", &self.root))?;
-        Ok(())
-    }
-}
-
-/// One entry being written: a temp file in the cache plus a running hash.
-///
-/// Dropping it without [`commit`](CacheWriter::commit) removes the temp file.
-#[derive(Debug)]
-pub struct CacheWriter {
-    cache: Cache,
-    file: NamedTempFile,
-    hasher: Hasher,
-    expected: Option<Integrity>,
-    bytes: u64,
-}
-
-/// A committed entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stored {
-    /// The verified (or, without an expected one, computed) integrity.
-    pub integrity: Integrity,
-    /// The entry's path.
-    pub path: PathBuf,
-    /// Its size.
-    pub bytes: u64,
-}
-
-impl CacheWriter {
-    /// Appends `bytes` to the temp file and the hash.
-    pub fn write(&mut self, bytes: &[u8]) -> Result<(), CacheError> {
-        self.file
-            .write_all(bytes)
-            .map_err(io_err("write", self.file.path()))?;
-        self.hasher.update(bytes);
-        self.bytes += bytes.len() as u64;
-        Ok(())
-    }
-
-    /// Bytes written so far.
-    pub fn bytes(&self) -> u64 {
-        self.bytes
-    }
-
-    /// Checks the hash and renames the temp file into place (replacing any damaged entry of
-    /// the same content). Not fsynced: see the module docs for durability.
-    ///
-    /// Blocking (file system calls): call it from a blocking context, e.g. `smol::unblock`.
-    pub fn commit(self) -> Result<Stored, CacheError> {
-        let CacheWriter {
-            cache,
-            mut file,
-            hasher,
-            expected,
-            bytes,
-        } = self;
-        let actual = hasher.finish();
-        if let Some(expected) = expected
-            && expected != actual
-        {
-            return Err(CacheError::Mismatch(Mismatch {
-                expected,
-                actual,
-                bytes,
-            }));
-        }
-        let temp = file.path().to_path_buf();
-        file.flush().map_err(io_err("write", &temp))?;
-        set_readable(file.as_file()).map_err(io_err("set permissions of", &temp))?;
-
-        let path = cache.path_of(&actual, bytes);
-        for (other, _) in cache.entries(&actual) {
-            if other != path {
-                let _ = fs::remove_file(other);
-            }
-        }
-        let dir = path.parent().unwrap_or(cache.root());
-        fs::create_dir_all(dir).map_err(io_err("create directory", dir))?;
-        file.persist(&path)
-            .map_err(|e| io_err("rename the temp file to", &path)(e.error))?;
-        Ok(Stored {
-            integrity: actual,
-            path,
-            bytes,
+        self.run.sync(|| {
+            let dir = fs::File::open(&self.root).map_err(io_err("open", &self.root))?;
+            #[cfg(target_os = "linux")]
+            rustix::fs::syncfs(&dir)
+                .map_err(io::Error::from)
+                .map_err(io_err("sync the file system of", &self.root))?;
+            #[cfg(not(target_os = "linux"))]
+            dir.sync_all().map_err(io_err("fsync", &self.root))?;
+            Ok(())
         })
-    }
-}
-
-/// Cache entries are shared, read-only content: `0644` on Unix (temp files start as `0600`).
-fn set_readable(file: &fs::File) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(fs::Permissions::from_mode(0o644))?;
-    }
-    #[cfg(not(unix))]
-    let _ = file;
-    Ok(())
-}
-
-struct VerifierWriter<'a>(&'a mut crate::integrity::Verifier);
-
-impl Write for VerifierWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
-    /// Every file under `dir`, except run directories' `lock` files.
+    /// Every file under `dir`, except run directories' `lock` files and the `layout` file.
     fn entries(dir: &Path) -> Vec<PathBuf> {
         let mut out = Vec::new();
         for e in fs::read_dir(dir).unwrap().flatten() {
             if e.file_type().unwrap().is_dir() {
                 out.extend(entries(&e.path()));
-            } else if e.file_name() != "lock" {
+            } else if e.file_name() != "lock" && e.file_name() != "layout" {
                 out.push(e.path());
             }
         }
@@ -392,7 +289,7 @@ mod tests {
     }
 
     #[test]
-    fn stores_by_hash_and_size_and_verifies() {
+    fn stores_by_hash_and_verifies() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::open(dir.path().join("c")).unwrap();
         let want = Integrity::compute(Algorithm::Sha512, b"tarball bytes");
@@ -400,17 +297,14 @@ mod tests {
         let mut w = cache.writer(Some(&want)).unwrap();
         w.write(b"tarball ").unwrap();
         w.write(b"bytes").unwrap();
+        assert!(entries(dir.path()).is_empty(), "visible before commit");
         let stored = w.commit().unwrap();
         assert_eq!(stored.integrity, want);
         assert_eq!(stored.bytes, 13);
         assert!(cache.contains(&want));
         assert!(cache.verify(&want).unwrap());
         let hex = want.hex();
-        let expected = dir
-            .path()
-            .join("c/sha512")
-            .join(&hex[..2])
-            .join(format!("{}-13", &hex[2..]));
+        let expected = dir.path().join("c/sha512").join(&hex);
         assert_eq!(stored.path, expected);
         assert_eq!(
             cache.lookup(&want),
@@ -424,32 +318,88 @@ mod tests {
 
         // Writing the same content again is harmless.
         store(&cache, b"tarball bytes");
-        assert_eq!(entries(cache.root()).len(), 1);
+        assert_eq!(entries(cache.root()), [expected]);
         cache.sync().unwrap();
+        let run = cache.tmp_dir().to_path_buf();
+        drop(cache);
+        assert!(!run.exists(), "a synced run removes its directory");
     }
 
     #[test]
-    fn a_file_of_the_wrong_size_is_damaged() {
+    fn a_run_that_did_not_sync_keeps_its_directory() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::open(dir.path()).unwrap();
-        let stored = store(&cache, b"0123456789");
-        // Cut short, as a crash between rename and write-back leaves it.
-        fs::write(&stored.path, b"01234").unwrap();
-        assert_eq!(
-            cache.lookup(&stored.integrity),
-            Lookup::Damaged {
-                path: stored.path.clone(),
-                size: 10
-            }
+        store(&cache, b"x");
+        let run = cache.tmp_dir().to_path_buf();
+        drop(cache);
+        assert!(
+            run.exists(),
+            "an unsynced run's directory stays for the next open"
         );
-        assert!(!cache.contains(&stored.integrity));
-        assert!(!cache.verify(&stored.integrity).unwrap());
-        // Storing it again replaces the damaged file.
-        store(&cache, b"0123456789");
-        assert!(cache.contains(&stored.integrity));
-        assert_eq!(fs::read(&stored.path).unwrap(), b"0123456789");
-        cache.remove(&stored.integrity).unwrap();
-        assert_eq!(cache.lookup(&stored.integrity), Lookup::Miss);
+        // The next open in the same boot finds it dead and removes it, re-hashing nothing.
+        let next = Cache::open(dir.path()).unwrap();
+        assert!(!run.exists());
+        assert_eq!(next.opened().damaged, 0);
+    }
+
+    /// A run directory as a run of boot `boot` leaves it when the machine stops mid-run.
+    fn dead_run(root: &Path, boot: &str) -> PathBuf {
+        let dead = root.join(format!("tmp/run-1-{boot}-xyz"));
+        fs::create_dir_all(&dead).unwrap();
+        fs::write(dead.join("lock"), b"").unwrap();
+        dead
+    }
+
+    #[test]
+    fn entries_of_a_run_cut_short_by_a_crash_are_rehashed() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let before = store(&cache, b"published long before");
+        cache.sync().unwrap();
+        drop(cache);
+        // Damaged long before the dead run began (by more than the slack): not re-hashed.
+        fs::write(&before.path, b"damaged long before").unwrap();
+        std::thread::sleep(Duration::from_millis(2100));
+        let dead = dead_run(dir.path(), "0123456789abcdef0123456789abcdef");
+        // The dead run published these; the machine stopped before their data reached the
+        // disk, so one is found empty and one of the right size with the wrong bytes.
+        let publish = |content: &[u8], found: &[u8]| {
+            let integrity = Integrity::compute(Algorithm::Sha512, content);
+            fs::write(layout::entry_path(dir.path(), &integrity), found).unwrap();
+            integrity
+        };
+        let empty = publish(b"lost in the crash", b"");
+        let wrong = publish(b"also lost", b"also LOST");
+        let whole = publish(b"made it to the disk", b"made it to the disk");
+
+        let cache = Cache::open(dir.path()).unwrap();
+        assert_eq!(cache.opened().damaged, 2);
+        assert!(!dead.exists());
+        assert_eq!(cache.lookup(&empty), Lookup::Miss);
+        assert_eq!(cache.lookup(&wrong), Lookup::Miss);
+        assert!(cache.verify(&whole).unwrap());
+        assert!(cache.contains(&before.integrity));
+    }
+
+    #[test]
+    fn a_run_killed_in_this_boot_is_not_rehashed() {
+        let Some(boot) = recovery::boot_id() else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let dead = dead_run(dir.path(), &boot);
+        let cache = Cache::open(dir.path()).unwrap();
+        let stored = store(&cache, b"kept in the page cache");
+        drop(cache);
+        fs::write(&stored.path, b"tampered").unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        assert!(!dead.exists());
+        assert_eq!(cache.opened().damaged, 0);
+        assert!(cache.contains(&stored.integrity), "only --verify looks");
+        assert!(matches!(
+            cache.verify(&stored.integrity),
+            Err(CacheError::Mismatch(_))
+        ));
     }
 
     #[test]
@@ -490,7 +440,7 @@ mod tests {
     }
 
     #[test]
-    fn verify_detects_tampering() {
+    fn verify_detects_tampering_and_remove_clears() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::open(dir.path()).unwrap();
         let stored = store(&cache, b"abc");
@@ -499,8 +449,82 @@ mod tests {
             cache.verify(&stored.integrity),
             Err(CacheError::Mismatch(_))
         ));
+        cache.remove(&stored.integrity).unwrap();
+        assert_eq!(cache.lookup(&stored.integrity), Lookup::Miss);
+        cache.remove(&stored.integrity).unwrap();
         let other = Integrity::compute(Algorithm::Sha512, b"zzz");
         assert!(!cache.verify(&other).unwrap());
+    }
+
+    #[test]
+    fn a_version_1_cache_is_migrated_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let bytes = b"from an earlier version";
+        let integrity = Integrity::compute(Algorithm::Sha512, bytes);
+        let hex = integrity.hex();
+        let v1 = dir.path().join("sha512").join(&hex[..2]).join(format!(
+            "{}-{}",
+            &hex[2..],
+            bytes.len()
+        ));
+        fs::create_dir_all(v1.parent().unwrap()).unwrap();
+        fs::write(&v1, bytes).unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        assert_eq!(cache.opened().upgrade.migrated, 1);
+        assert!(cache.verify(&integrity).unwrap());
+        assert!(!v1.exists());
+    }
+
+    #[test]
+    fn disk_writer_publishes_only_verified_files() {
+        use crate::http::timeout::timeout;
+        use hyper::body::Bytes;
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let disk = DiskWriter::start(&cache, 2).unwrap();
+        let good = Integrity::compute(Algorithm::Sha512, b"good bytes");
+        let bad = Integrity::compute(Algorithm::Sha512, b"expected");
+        let empty = Integrity::compute(Algorithm::Sha512, b"");
+        smol::block_on(async {
+            timeout(Duration::from_secs(20), async {
+                let mut w = disk.entry(Some(&good));
+                w.write("good ".into()).await.unwrap();
+                w.write("bytes".into()).await.unwrap();
+                let stored = w.commit().await.unwrap();
+                assert_eq!(stored.bytes, 10);
+                assert_eq!(fs::read(&stored.path).unwrap(), b"good bytes");
+
+                let mut w = disk.entry(Some(&bad));
+                w.write("other".into()).await.unwrap();
+                assert!(matches!(w.commit().await, Err(CacheError::Mismatch(_))));
+
+                let mut w = disk.entry(Some(&good));
+                w.write("dropped".into()).await.unwrap();
+                drop(w);
+
+                // Several batches.
+                let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+                let big_integrity = Integrity::compute(Algorithm::Sha512, &big);
+                let mut w = disk.entry(Some(&big_integrity));
+                for piece in big.chunks(16 * 1024) {
+                    w.write(Bytes::copy_from_slice(piece)).await.unwrap();
+                }
+                let stored = w.commit().await.unwrap();
+                assert_eq!(fs::read(&stored.path).unwrap(), big);
+
+                // An empty body: nothing was written, yet the entry is made.
+                let stored = disk.entry(Some(&empty)).commit().await.unwrap();
+                assert_eq!(fs::read(&stored.path).unwrap(), b"");
+            })
+            .await
+            .expect("test timed out")
+        });
+        drop(disk);
+        // The writer threads recorded the new cache's layout.
+        assert!(layout::is_current(dir.path()));
+        assert!(!cache.contains(&bad));
+        assert_eq!(entries(dir.path()).len(), 3);
+        assert!(entries(cache.tmp_dir()).is_empty());
     }
 
     #[test]

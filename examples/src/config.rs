@@ -12,6 +12,10 @@
 //!    `$PREFIX/etc/npmrc`, the prefix being `prefix=` / `$npm_config_prefix`, else `$PREFIX`, else
 //!    node's install: the directory above the `bin/` holding `node` on `PATH`.
 //!
+//! Without a `registry` key in any layer, npm's own default applies, as npm and pnpm use it:
+//! what `npm config get registry` prints, when npm is on `PATH` (no registry is written in this
+//! crate).
+//!
 //! Keys read: `registry`, `@scope:registry`, per-registry credentials ([`Auth`]), `cafile`, `ca`,
 //! `strict-ssl`, `https-proxy`, `proxy`, `noproxy` ([`Network`]), `network-concurrency`,
 //! `fetch-retries`, `fetch-retry-mintimeout`, `fetch-retry-maxtimeout` ([`FetchSettings`]).
@@ -25,6 +29,7 @@ mod auth;
 mod env;
 mod error;
 mod network;
+mod npm_default;
 pub mod npmrc;
 mod registry;
 
@@ -90,7 +95,9 @@ impl Layer {
 pub struct Config {
     layers: Vec<Layer>,
     searched: Vec<PathBuf>,
-    /// The registries, if any is configured.
+    /// Why npm's default registry is not used when none is configured.
+    npm_default: Option<String>,
+    /// The registries: the configured ones, else npm's default.
     pub registry: Option<Registry>,
     /// Per-registry credentials.
     pub auth: Auth,
@@ -188,13 +195,14 @@ impl Config {
         let mut config = Config {
             layers,
             searched,
+            npm_default: None,
             registry: None,
             auth: Auth::default(),
             network: Network::default(),
             fetch: FetchSettings::default(),
             warnings,
         };
-        config.registry = config.read_registry()?;
+        config.registry = config.read_registry(env, &sources.project_dir)?;
         config.auth = Auth::from_settings(
             config
                 .layers
@@ -222,6 +230,7 @@ impl Config {
             .as_ref()
             .ok_or_else(|| ConfigError::NoRegistry {
                 searched: self.searched.clone(),
+                npm: self.npm_default.clone().unwrap_or_default(),
             })
     }
 
@@ -319,11 +328,23 @@ impl Config {
             .find_map(|l| l.entries.iter().find(|e| e.key == key).map(|e| (e, l)))
     }
 
-    fn read_registry(&self) -> Result<Option<Registry>, ConfigError> {
-        let Some((entry, layer)) = self.entry("registry") else {
-            return Ok(None);
+    /// The configured `registry` and `@scope:registry` keys; without a `registry` key, npm's own
+    /// default (see [`npm_default`]).
+    fn read_registry(
+        &mut self,
+        env: &Env,
+        project_dir: &Path,
+    ) -> Result<Option<Registry>, ConfigError> {
+        let mut registry = match self.entry("registry") {
+            Some((entry, layer)) => Registry::new(entry.value.as_str(), layer.origin_of(entry))?,
+            None => match npm_default::ask_npm(env, project_dir) {
+                npm_default::NpmDefault::Url(url) => Registry::new(&url, npm_default::ORIGIN)?,
+                npm_default::NpmDefault::Unavailable(why) => {
+                    self.npm_default = Some(why);
+                    return Ok(None);
+                }
+            },
         };
-        let mut registry = Registry::new(entry.value.as_str(), layer.origin_of(entry))?;
         for layer in &self.layers {
             for entry in &layer.entries {
                 if let Some(scope) = entry.key.strip_suffix(":registry")

@@ -7,8 +7,8 @@
 //! 3. Every other package is **prefetched** on a [`Scheduler`] (smol, [`SmolRuntime`]) at once, like
 //!    a resolver would; then the importers' direct dependencies are **demanded**, then the rest: a
 //!    demand on a queued prefetch promotes it, so the direct dependencies overtake the queue.
-//! 4. Each download streams into a temp file of the cache while hashing; only a verified file is
-//!    renamed into place. Transient failures (5xx, reset, truncated body, timeout) are retried by
+//! 4. Each download is hashed as it arrives while the cache's writer thread writes it into a file
+//!    no reader can see; only a verified file is given its name (see [`crate::cache`]). Transient failures (5xx, reset, truncated body, timeout) are retried by
 //!    the scheduler's [`RetryPolicy`](fetch_scheduler::RetryPolicy); 404 and integrity mismatches are permanent.
 //! 5. Ctrl-C drops the running downloads (and their temp files), clears the bars and exits with
 //!    [`EXIT_INTERRUPTED`]; the cache stays valid and a re-run fetches what is missing.
@@ -43,8 +43,9 @@ pub use report::{Failure, Report, group_failures};
 pub use request::Request;
 pub use setup::plan_urls;
 
-use crate::cache::{Cache, CacheError};
+use crate::cache::{Cache, CacheError, DiskWriter};
 use crate::config::{Auth, Config, ConfigError};
+use crate::http::{HttpError, HttpErrorKind};
 use crate::lockfile::LockfileError;
 use crate::progress::Progress;
 use crate::trace::TraceRecorder;
@@ -183,7 +184,21 @@ pub async fn fetch(
         }
     }
     let platforms = platforms(options)?;
-    let cache = Cache::open(&options.cache_dir).map_err(FetchError::Cache)?;
+    // Off the executor, as every file system call of a run.
+    let cache = {
+        let dir = options.cache_dir.clone();
+        smol::unblock(move || Cache::open(dir))
+            .await
+            .map_err(FetchError::Cache)?
+    };
+    report_opened(&cache);
+    // Started now, the writer threads record a new cache's layout while the plan is made and the
+    // first responses are awaited. One per core, at least two: creating a file is CPU work in the
+    // file system (on ext4, allocating its inode), and two threads make files side by side.
+    let writers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(2, 4);
+    let disk = DiskWriter::start(&cache, writers).map_err(FetchError::Cache)?;
     let planning =
         async { Some(Plan::make(&lock, &config, &platforms, Some(&cache), options.verify).await) };
     let stop = async {
@@ -221,7 +236,7 @@ pub async fn fetch(
 
     let jobs = Arc::new(Jobs {
         http,
-        cache: cache.clone(),
+        disk,
         interrupt: interrupt.clone(),
         seen: Default::default(),
         duplicates: Default::default(),
@@ -315,7 +330,8 @@ pub async fn fetch(
         ticker.cancel().await;
     }
     progress.finish();
-    if !report.interrupted && report.fetched > 0 {
+    // Interrupted or not, what this run published is made durable before it says so.
+    if report.fetched > 0 {
         let cache = cache.clone();
         if let Err(e) = smol::unblock(move || cache.sync()).await {
             eprintln!("warning: {e}");
@@ -332,21 +348,57 @@ pub async fn fetch(
     Ok(report)
 }
 
-/// What a failed download says: the error, and for a 401 or 403 the config key that would carry
-/// the registry's credentials.
+/// Tells what opening the cache repaired: entries of an earlier layout, and those a crash of the
+/// machine cut short.
+fn report_opened(cache: &Cache) {
+    let opened = cache.opened();
+    let upgrade = opened.upgrade;
+    if upgrade.migrated + upgrade.removed > 0 {
+        eprintln!(
+            "cache: {} entries of an earlier layout renamed, {} cut short removed",
+            upgrade.migrated, upgrade.removed
+        );
+    }
+    if opened.damaged > 0 {
+        eprintln!(
+            "warning: cache: {} entries written just before the machine stopped were damaged and removed",
+            opened.damaged
+        );
+    }
+}
+
+/// What a failed download says: the error; for a 401 or 403 the config key that would carry the
+/// registry's credentials; for an origin that cannot be reached outside the registries (a
+/// `node@runtime:` archive, a tarball URL), that origin instead of the registry's settings.
 fn failure_message(
     error: &fetch_scheduler::Error<JobError>,
     request: &Request,
     config: &Config,
 ) -> String {
     let mut message = error.to_string();
-    let refused = match error {
-        fetch_scheduler::Error::Failed(job) => {
-            matches!(&job.cause, JobErrorKind::Http(h) if matches!(h.status(), Some(401 | 403)))
-        }
-        _ => false,
+    let http = match error {
+        fetch_scheduler::Error::Failed(job) => match &job.cause {
+            JobErrorKind::Http(h) => Some(h),
+            _ => None,
+        },
+        _ => None,
     };
-    if refused {
+    if let Some(HttpErrorKind::Unreachable(u)) = http.map(HttpError::kind)
+        && u.hint_names_the_registry()
+        && !config
+            .registry
+            .as_ref()
+            .is_some_and(|r| r.serves(request.url()))
+    {
+        let origin = u.origin();
+        message = format!(
+            "cannot reach {origin}: {}; the lockfile has this package downloaded from {origin}, \
+             not from the registry: check that the network and the proxy settings (--proxy, \
+             HTTPS_PROXY, NO_PROXY) let this machine reach it",
+            u.cause()
+        );
+    }
+    if http.is_some_and(|h| matches!(h.status(), Some(401 | 403))) {
         let key = config.credentials_key(request.url());
         message.push_str(&format!(
             " (the registry wants credentials: set `{key}=…` in .npmrc)"

@@ -55,7 +55,7 @@ mod response;
 mod retry_after;
 mod settings;
 mod target;
-mod timeout;
+pub(crate) mod timeout;
 mod tls;
 
 pub use breaker::Unreachable;

@@ -112,6 +112,16 @@ impl Integrity {
         best.ok_or_else(|| IntegrityError::NoSupportedHash(sri.trim().to_string()))
     }
 
+    /// The integrity a cache file name gives: the algorithm's name (`sha512`) and the digest in
+    /// hex. `None` if either is not one.
+    pub fn from_hex(algorithm: &str, hex: &str) -> Option<Integrity> {
+        let algorithm = Algorithm::from_name(algorithm)?;
+        let digest = hex::decode(hex)
+            .ok()
+            .filter(|d| d.len() == algorithm.digest_len())?;
+        Some(Integrity { algorithm, digest })
+    }
+
     /// Computes the integrity of `bytes` with `algorithm`.
     pub fn compute(algorithm: Algorithm, bytes: &[u8]) -> Integrity {
         let mut hasher = Hasher::new(algorithm);

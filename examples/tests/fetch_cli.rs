@@ -297,7 +297,10 @@ fn missing_integrity_needs_the_flag() {
 fn registry_from_environment_and_npmrc_or_a_clear_error() {
     let world = World::new(3);
     let line = setup_error(&world.fetch(&["--no-registry-flag"]));
-    assert!(line.contains("no registry configured"), "{line}");
+    assert!(
+        line.contains("no registry configured (npm is not on PATH, so npm's default is unknown)"),
+        "{line}"
+    );
     assert!(line.contains("--registry"), "{line}");
 
     let url = world.registry.url();
@@ -329,6 +332,30 @@ fn registry_from_environment_and_npmrc_or_a_clear_error() {
     let run = world.run(&args, &[]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(world.check_cache().len(), 3);
+}
+
+#[test]
+fn without_any_registry_configured_npm_s_default_applies() {
+    let world = World::new(3);
+    world.fake_npm(&format!("{}/", world.registry.url()));
+    let run = world.fetch(&["--no-registry-flag", "--verbose"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["fetched"], 3);
+    assert!(
+        run.stderr
+            .contains("(from npm's default (`npm config get registry`))"),
+        "{run:?}"
+    );
+    // A configured registry wins: npm is not asked (this one would fail the run).
+    world.fake_npm("not a URL");
+    std::fs::write(
+        world.work().join(".npmrc"),
+        format!("registry={}/\n", world.registry.url()),
+    )
+    .unwrap();
+    std::fs::remove_dir_all(world.cache()).unwrap();
+    let run = world.fetch(&["--no-registry-flag"]);
+    assert_eq!(run.code, 0, "{run:?}");
 }
 
 #[test]

@@ -93,9 +93,15 @@ fn damaged_cache_files_are_fetched_again() {
     let world = World::new(6);
     assert_eq!(world.fetch(&[]).code, 0);
 
-    // Cut short (as a crash before write-back leaves it): found by its size, fetched again.
-    std::fs::write(world.cache_path(1), b"short").unwrap();
-    // Same size, wrong bytes: only --verify finds it.
+    // The machine stopped during a run that had published packages 1 and 2, before their data
+    // reached the disk: one is empty, one has wrong bytes. That run's temp directory, named after
+    // an earlier boot, is still there.
+    let dead = world
+        .cache()
+        .join("tmp/run-1-0123456789abcdef0123456789abcdef-x");
+    std::fs::create_dir_all(&dead).unwrap();
+    std::fs::write(dead.join("lock"), b"").unwrap();
+    std::fs::write(world.cache_path(1), b"").unwrap();
     let mut bytes = std::fs::read(world.cache_path(2)).unwrap();
     bytes[0] ^= 0xff;
     std::fs::write(world.cache_path(2), &bytes).unwrap();
@@ -103,21 +109,79 @@ fn damaged_cache_files_are_fetched_again() {
     world.registry.reset_counts();
     let run = world.fetch(&[]);
     assert_eq!(run.code, 0, "{run:?}");
-    assert_eq!(run.json()["fetched"], 1, "{run:?}");
+    assert_eq!(run.json()["fetched"], 2, "{run:?}");
     assert_eq!(world.registry.requests_for(&world.path(1)), 1);
-    assert!(run.stderr.contains("repaired: 1 damaged"), "{run:?}");
+    assert_eq!(world.registry.requests_for(&world.path(2)), 1);
+    assert!(
+        run.stderr.contains(
+            "warning: cache: 2 entries written just before the machine stopped were damaged and removed"
+        ),
+        "{run:?}"
+    );
+    assert!(!dead.exists());
 
+    // Wrong bytes without a crash (tampering, a failing disk): a look-up does not hash, so only
+    // --verify finds it.
+    let mut bytes = std::fs::read(world.cache_path(3)).unwrap();
+    bytes[0] ^= 0xff;
+    std::fs::write(world.cache_path(3), &bytes).unwrap();
     world.registry.reset_counts();
+    let run = world.fetch(&[]);
+    assert_eq!(run.json()["cached"], 6, "{run:?}");
+    assert_eq!(world.registry.stats().requests, 0);
     let run = world.fetch(&["--verify"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.json()["fetched"], 1, "{run:?}");
     assert_eq!(run.json()["cached"], 5, "{run:?}");
-    assert_eq!(world.registry.requests_for(&world.path(2)), 1);
+    assert!(run.stderr.contains("repaired: 1 damaged"), "{run:?}");
+    assert_eq!(world.registry.requests_for(&world.path(3)), 1);
     assert_eq!(world.registry.stats().requests, 1);
     let entries = world.check_cache();
     assert_eq!(entries.len(), 6);
-    let p2 = Integrity::parse(&world.universe.packages[2].integrity).unwrap();
-    assert!(entries.contains(&p2));
+    let p3 = Integrity::parse(&world.universe.packages[3].integrity).unwrap();
+    assert!(entries.contains(&p3));
+}
+
+#[test]
+fn a_cache_of_the_earlier_layout_is_migrated_not_fetched_again() {
+    let world = World::new(6);
+    assert_eq!(world.fetch(&[]).code, 0);
+    // Rename every entry to the earlier layout's name (`<hex[..2]>/<hex[2..]>-<size>`), as an
+    // earlier version left it, and forget the layout.
+    let v1 = |i: usize| {
+        let path = world.cache_path(i);
+        let hex = path.file_name().unwrap().to_str().unwrap().to_string();
+        let size = world.universe.packages[i].size();
+        path.parent()
+            .unwrap()
+            .join(&hex[..2])
+            .join(format!("{}-{size}", &hex[2..]))
+    };
+    for i in 0..6 {
+        std::fs::create_dir_all(v1(i).parent().unwrap()).unwrap();
+        std::fs::rename(world.cache_path(i), v1(i)).unwrap();
+    }
+    // One of them cut short, as a crash under the earlier version left it.
+    std::fs::write(v1(4), b"short").unwrap();
+    std::fs::remove_file(world.cache().join("layout")).unwrap();
+
+    world.registry.reset_counts();
+    let run = world.fetch(&[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("cache: 5 entries of an earlier layout renamed, 1 cut short removed"),
+        "{run:?}"
+    );
+    assert_eq!(run.json()["cached"], 5, "{run:?}");
+    assert_eq!(run.json()["fetched"], 1, "{run:?}");
+    assert_eq!(world.registry.requests_for(&world.path(4)), 1);
+    assert_eq!(world.check_cache().len(), 6);
+
+    // Migrated once: the next run says nothing about it.
+    let run = world.fetch(&[]);
+    assert!(!run.stderr.contains("earlier layout"), "{run:?}");
+    assert_eq!(run.json()["cached"], 6, "{run:?}");
 }
 
 #[test]
@@ -340,4 +404,65 @@ fn runtime_variants_and_every_hash_algorithm() {
             .requests_for("/dist/node-linux-x64-musl.tar.gz"),
         1
     );
+}
+
+#[test]
+fn an_unreachable_host_outside_the_registry_is_named_not_the_registry_flags() {
+    use lockfetch::integrity::Algorithm;
+    let world = World::new(2);
+    // A port nobody listens on, serving a runtime archive.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/dist/node-linux-x64.tar.gz");
+    let sri = Integrity::compute(Algorithm::Sha256, b"node").to_string();
+    let extra = format!(
+        "
+  node@runtime:22.0.0:
+    resolution:
+      type: variations
+      variants:
+        - resolution:
+            type: binary
+            archive: tarball
+            url: {url}
+            integrity: {sri}
+          targets:
+            - {{os: linux, cpu: x64}}
+"
+    );
+    let text =
+        world
+            .universe
+            .lockfile()
+            .replacen("\npackages:\n", &format!("\npackages:\n{extra}"), 1);
+    world.write_lockfile(&text);
+    let run = world.fetch(&[
+        "--this-platform",
+        "--os",
+        "linux",
+        "--cpu",
+        "x64",
+        "--libc",
+        "glibc",
+    ]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let json = run.json();
+    assert_eq!(json["fetched"], 2, "{run:?}");
+    let failed = json["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{run:?}");
+    assert_eq!(failed[0]["package"], "node@runtime:22.0.0");
+    let error = failed[0]["error"].as_str().unwrap();
+    let origin = format!("http://127.0.0.1:{port}");
+    assert!(
+        error.starts_with(&format!("cannot reach {origin}: ")),
+        "{error}"
+    );
+    assert!(
+        error.contains(&format!("downloaded from {origin}, not from the registry")),
+        "{error}"
+    );
+    assert!(!error.contains("--registry"), "{error}");
 }

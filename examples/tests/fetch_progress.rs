@@ -28,12 +28,20 @@ fn spawn_in_terminal(world: &World, pid_file: Option<&std::path::Path>) -> std::
     let record_pid = pid_file.map_or(String::new(), |p| {
         format!("echo $$ > {}; ", shell_quote(&p.display().to_string()))
     });
+    let cmd = world.command(&[], &[]);
+    // `script` and `stty` come from the machine's PATH; lockfetch gets the world's.
+    let world_path = cmd
+        .get_envs()
+        .find(|(k, _)| *k == "PATH")
+        .and_then(|(_, v)| v)
+        .map(|v| v.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let inner = format!(
-        "{record_pid}stty rows 40 cols {COLUMNS}; exec {} {}",
+        "{record_pid}stty rows 40 cols {COLUMNS}; exec env PATH={} {} {}",
+        shell_quote(&world_path),
         env!("CARGO_BIN_EXE_lockfetch"),
         args.join(" ")
     );
-    let cmd = world.command(&[], &[]);
     let mut script = std::process::Command::new("script");
     script
         .args(["-q", "-e", "-c", &inner, "/dev/null"])
@@ -43,6 +51,7 @@ fn spawn_in_terminal(world: &World, pid_file: Option<&std::path::Path>) -> std::
             cmd.get_envs()
                 .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))),
         )
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("TERM", "xterm-256color")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

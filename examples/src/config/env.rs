@@ -48,6 +48,11 @@ impl Env {
         self.vars.get(name).map(String::as_str)
     }
 
+    /// Every variable, as `(name, value)`.
+    pub fn vars(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// The value of `name` if set and not empty.
     pub fn non_empty(&self, name: &str) -> Option<&str> {
         self.get(name).filter(|v| !v.is_empty())

@@ -11,6 +11,8 @@ pub enum ConfigError {
     NoRegistry {
         /// The config files that were looked at.
         searched: Vec<PathBuf>,
+        /// Why npm's own default could not be had (npm not on `PATH`, or failing).
+        npm: String,
     },
     /// A configured registry is not an `http://` or `https://` URL.
     InvalidRegistry {
@@ -42,9 +44,11 @@ pub enum ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ConfigError::NoRegistry { searched } => {
-                f.write_str(
-                    "no registry configured: pass --registry URL, set npm_config_registry, or add a `registry=URL` line to ",
+            ConfigError::NoRegistry { searched, npm } => {
+                write!(
+                    f,
+                    "no registry configured ({npm}, so npm's default is unknown): pass --registry URL, \
+                     set npm_config_registry, or add a `registry=URL` line to "
                 )?;
                 let files: Vec<String> = searched.iter().map(|p| p.display().to_string()).collect();
                 f.write_str(&files.join(" or "))

@@ -46,6 +46,14 @@ impl Registry {
         std::iter::once(self.url.as_str()).chain(self.scopes.iter().map(|(_, u)| u.as_str()))
     }
 
+    /// Whether `url` is under one of the registries (the default one or a scope's).
+    pub fn serves(&self, url: &str) -> bool {
+        self.urls().any(|r| {
+            url.strip_prefix(r)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
+    }
+
     /// The registry for package `name` (its scope's, if one is configured).
     pub fn for_package(&self, name: &str) -> &str {
         if let Some((scope, _)) = name.split_once('/')
@@ -106,6 +114,10 @@ mod tests {
             "http://127.0.0.1:8/@s/core/-/core-7.0.0.tgz"
         );
         assert_eq!(r.urls().count(), 2);
+        assert!(r.serves("http://127.0.0.1:9/npm/a/-/a-1.tgz"));
+        assert!(r.serves("http://127.0.0.1:8/@s/core/-/core-7.0.0.tgz"));
+        assert!(!r.serves("http://127.0.0.1:9/npmx/a.tgz"));
+        assert!(!r.serves("http://127.0.0.1:90/npm/a.tgz"));
     }
 
     #[test]

@@ -149,7 +149,9 @@ fn user_and_global_config_locations() {
     let err = w.load(None, env).unwrap().require_registry().unwrap_err();
     let msg = err.to_string();
     assert!(
-        msg.starts_with("no registry configured: pass --registry URL"),
+        msg.starts_with(
+            "no registry configured (npm is not on PATH, so npm's default is unknown): pass --registry URL"
+        ),
         "{msg}"
     );
     assert!(msg.contains("project/.npmrc or "), "{msg}");
@@ -321,4 +323,49 @@ fn fetch_keys() {
         "{err}"
     );
     assert!(Path::new(&w.path("project")).is_dir());
+}
+
+#[cfg(unix)]
+#[test]
+fn without_a_registry_npm_s_default_applies() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new();
+    let npm = |script: &str| {
+        w.write("prefix/bin/npm", &format!("#!/bin/sh\n{script}\n"));
+        std::fs::set_permissions(
+            w.path("prefix/bin/npm"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+    };
+    npm(r#"[ "$*" = "config get registry" ] && echo http://127.0.0.1:4/npm-default/"#);
+    w.write("project/.npmrc", "@corp:registry=http://127.0.0.1:6/\n");
+    let c = w.load(None, w.env()).unwrap();
+    assert_eq!(
+        registry(&c),
+        (
+            "http://127.0.0.1:4/npm-default",
+            "npm's default (`npm config get registry`)"
+        )
+    );
+    let r = c.require_registry().unwrap();
+    assert_eq!(r.for_package("@corp/x"), "http://127.0.0.1:6");
+
+    // A configured registry wins: npm is not asked.
+    npm("exit 7");
+    let c = w.load(Some("http://127.0.0.1:5"), w.env()).unwrap();
+    assert_eq!(registry(&c).0, "http://127.0.0.1:5");
+
+    // npm failing is named in the error.
+    npm("echo 'npm error broken' >&2; exit 7");
+    let msg = w
+        .load(None, w.env())
+        .unwrap()
+        .require_registry()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.starts_with("no registry configured (`npm config get registry` failed (exit status: 7): npm error broken, so npm's default is unknown)"),
+        "{msg}"
+    );
 }

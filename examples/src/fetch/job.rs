@@ -1,4 +1,5 @@
-//! One download: GET the tarball, stream it into the cache while hashing, verify, commit.
+//! One download: GET the tarball, hash it as it arrives while a writer thread of the cache writes
+//! it, verify, publish.
 
 use std::fmt;
 use std::sync::Arc;
@@ -8,13 +9,14 @@ use fetch_scheduler::{ErrorClass, JobContext};
 
 use super::Interrupt;
 use super::Request;
-use crate::cache::{Cache, CacheError};
+use crate::cache::{CacheError, DiskWriter};
 use crate::http::{HttpClient, HttpError};
 
 /// Shared by every attempt: the HTTP client, the cache, counters.
 pub(crate) struct Jobs {
     pub(crate) http: HttpClient,
-    pub(crate) cache: Cache,
+    /// Creates and writes the cache's files off the executor.
+    pub(crate) disk: DiskWriter,
     pub(crate) interrupt: Interrupt,
     /// URLs downloaded by this run, and downloads of a URL already downloaded once.
     pub(crate) seen: std::sync::Mutex<std::collections::HashSet<String>>,
@@ -24,7 +26,7 @@ pub(crate) struct Jobs {
 /// A finished job: the package is in the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fetched {
-    /// Bytes downloaded (0 if another process had stored it meanwhile).
+    /// Bytes downloaded.
     pub bytes: u64,
     /// Whether the content was hashed against the lockfile's integrity.
     pub verified: bool,
@@ -109,25 +111,15 @@ impl Jobs {
     async fn download(&self, request: &Request, cx: &JobContext) -> Result<Fetched, JobError> {
         let attempt = cx.attempt();
         let fail = |cause| JobError { attempt, cause };
-        // Another process may have stored it since the plan was made.
-        if let Some(integrity) = request.integrity()
-            && self.cache.contains(integrity)
-        {
-            return Ok(Fetched {
-                bytes: 0,
-                verified: true,
-            });
-        }
+        // No second look-up in the cache: another process that stored the same tarball since
+        // the plan was made costs one download, and publishing over its entry keeps it.
         let mut resp = self
             .http
             .get(request.url())
             .await
             .map_err(|e| fail(JobErrorKind::Http(e)))?;
         let total = resp.content_length().or(request.size());
-        let mut writer = self
-            .cache
-            .writer(request.integrity())
-            .map_err(|e| fail(JobErrorKind::Cache(e)))?;
+        let mut writer = self.disk.entry(request.integrity());
         cx.progress(0, total);
         while let Some(chunk) = resp
             .chunk()
@@ -135,12 +127,13 @@ impl Jobs {
             .map_err(|e| fail(JobErrorKind::Http(e)))?
         {
             writer
-                .write(&chunk)
+                .write(chunk)
+                .await
                 .map_err(|e| fail(JobErrorKind::Cache(e)))?;
             cx.progress(writer.bytes(), total);
         }
-        // Hashing is done; the rename blocks: off the executor.
-        let stored = smol::unblock(move || writer.commit())
+        let stored = writer
+            .commit()
             .await
             .map_err(|e| fail(JobErrorKind::Cache(e)))?;
         let first = self

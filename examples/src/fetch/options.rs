@@ -25,7 +25,8 @@ pub struct FetchArgs {
     #[arg(long, value_name = "PATH", default_value = "pnpm-lock.yaml")]
     pub lockfile: PathBuf,
     /// Registry base URL (else npm's config: $npm_config_registry, the project's .npmrc,
-    /// ~/.npmrc, then $PREFIX/etc/npmrc).
+    /// ~/.npmrc, then $PREFIX/etc/npmrc; with none of them, npm's default as `npm config get
+    /// registry` prints it).
     #[arg(long, value_name = "URL")]
     pub registry: Option<String>,
     /// Cache directory (default: $XDG_CACHE_HOME/lockfetch or ~/.cache/lockfetch).

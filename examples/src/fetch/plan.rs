@@ -3,8 +3,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::{Failure, Request};
-use crate::cache::{Cache, Lookup};
+use crate::cache::Cache;
 use crate::config::{Config, ConfigError};
+use crate::integrity::Integrity;
 use crate::lockfile::{Lockfile, Source};
 use crate::platform::Platforms;
 
@@ -21,7 +22,7 @@ pub(crate) struct Plan {
     pub(crate) packages: usize,
     /// Packages already in the cache.
     pub(crate) cached: usize,
-    /// Cached files found damaged (wrong size, or wrong content with `--verify`), fetched again.
+    /// Cached files found wrong by `--verify`, fetched again.
     pub(crate) repaired: usize,
     /// Packages not downloaded, by reason (`for other platforms`, `local directory`…).
     pub(crate) skipped: BTreeMap<String, usize>,
@@ -63,6 +64,7 @@ impl Plan {
         let needed = lock.reachable(&rejected);
         let mut wanted: Vec<(bool, Request)> = Vec::new();
         let mut to_verify = Vec::new();
+        let mut candidates = Vec::new();
         for package in &lock.packages {
             let mut skip = |reason: String| *plan.skipped.entry(reason).or_default() += 1;
             if !platforms.accepts(&package.platform) {
@@ -98,28 +100,37 @@ impl Plan {
                     continue;
                 }
             };
-            let mut size = None;
-            if let (Some(integrity), Some(cache)) = (&integrity, cache) {
-                match cache.lookup(integrity) {
-                    Lookup::Hit { .. } if verify => {
-                        to_verify.push((package.key.clone(), url, integrity.clone()));
-                        continue;
-                    }
-                    Lookup::Hit { .. } => {
-                        plan.cached += 1;
-                        continue;
-                    }
-                    Lookup::Damaged { size: s, .. } => {
-                        plan.repaired += 1;
-                        size = Some(s);
-                    }
-                    Lookup::Miss => {}
-                }
+            candidates.push((package.key.clone(), url, integrity));
+        }
+
+        // One `stat` per package, off the executor.
+        let cached: Vec<bool> = match cache {
+            Some(cache) => {
+                let cache = cache.clone();
+                let integrities: Vec<Option<Integrity>> =
+                    candidates.iter().map(|(_, _, i)| i.clone()).collect();
+                smol::unblock(move || {
+                    integrities
+                        .iter()
+                        .map(|i| i.as_ref().is_some_and(|i| cache.contains(i)))
+                        .collect()
+                })
+                .await
             }
-            let is_direct = direct.contains(&package.key.as_str());
+            None => vec![false; candidates.len()],
+        };
+        for ((key, url, integrity), cached) in candidates.into_iter().zip(cached) {
+            if cached {
+                match integrity {
+                    Some(integrity) if verify => to_verify.push((key, url, integrity)),
+                    _ => plan.cached += 1,
+                }
+                continue;
+            }
+            let is_direct = direct.contains(&key.as_str());
             *plan.members.entry(url.clone()).or_default() += 1;
             if plan.members[&url] == 1 {
-                wanted.push((is_direct, Request::new(&package.key, url, integrity, size)));
+                wanted.push((is_direct, Request::new(key, url, integrity, None)));
             }
         }
 

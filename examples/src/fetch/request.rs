@@ -23,7 +23,7 @@ struct Inner {
 
 impl Request {
     /// A request for `package` (`name@version`) at `url`, to be checked against `integrity`;
-    /// `size` when known in advance (e.g. from a damaged cache entry's name).
+    /// `size` when known in advance (it sizes the progress bar before the response says).
     pub fn new(
         package: impl Into<String>,
         url: impl Into<String>,

@@ -38,6 +38,12 @@ impl Unreachable {
     pub fn hint(&self) -> &str {
         self.hint
     }
+
+    /// Whether the hint sends the user to the registry's settings: the origin's name or port
+    /// failed, which for a download from elsewhere is that host's matter, not the registry's.
+    pub fn hint_names_the_registry(&self) -> bool {
+        self.hint == super::connect::NETWORK_HINT
+    }
 }
 
 impl fmt::Display for Unreachable {

@@ -24,7 +24,7 @@ use super::timeout::timeout;
 use super::tls::{UNTRUSTED_HINT, is_certificate_error};
 
 /// What to check when the registry's name does not resolve or its port refuses connections.
-const NETWORK_HINT: &str = "check the registry URL (--registry, npm's `registry`), the network, \
+pub(crate) const NETWORK_HINT: &str = "check the registry URL (--registry, npm's `registry`), the network, \
      and the proxy settings (--proxy, HTTPS_PROXY, NO_PROXY)";
 /// What to do when the proxy wants credentials.
 const PROXY_AUTH_HINT: &str = "put the proxy's user and password in its URL \

@@ -53,7 +53,7 @@ impl World {
         let universe = Universe::generate(&config);
         let registry = MockRegistry::for_universe(&universe, Shaping::none()).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        for sub in ["home", "work"] {
+        for sub in ["home", "work", "bin"] {
             std::fs::create_dir_all(dir.path().join(sub)).unwrap();
         }
         let world = World {
@@ -143,11 +143,12 @@ impl World {
     /// environment or machine (no `npm_config_*`, no global npmrc) but `PATH`, plus `env`.
     pub fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_lockfetch"));
-        // Nothing from the real environment or machine: no npm_config_*, no global npmrc.
+        // Nothing from the real environment or machine: no npm_config_*, no global npmrc, and
+        // a PATH of the world's own `bin/` (no npm, unless a test puts one there).
         cmd.args(args)
             .current_dir(self.work())
             .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("PATH", self.dir.path().join("bin"))
             .env("HOME", self.dir.path().join("home"))
             .env(
                 "npm_config_globalconfig",
@@ -160,6 +161,19 @@ impl World {
             cmd.env(k, v);
         }
         cmd
+    }
+
+    /// Puts an `npm` on the world's PATH that answers `npm config get registry` with `registry`
+    /// (and fails on anything else), as npm prints its default when nothing is configured.
+    #[allow(dead_code)]
+    pub fn fake_npm(&self, registry: &str) {
+        let npm = self.dir.path().join("bin/npm");
+        let script = format!(
+            "#!/bin/sh\n[ \"$*\" = \"config get registry\" ] || exit 3\necho '{registry}'\n"
+        );
+        std::fs::write(&npm, script).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&npm, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
 
     /// A world whose registry sends `bytes_per_sec` in all, so a run takes a while.
@@ -176,11 +190,8 @@ impl World {
     /// Complete entries in the cache now (without checking them).
     pub fn entries(&self) -> usize {
         let mut n = 0;
-        let Ok(fans) = std::fs::read_dir(self.cache().join("sha512")) else {
-            return 0;
-        };
-        for fan in fans.flatten() {
-            n += std::fs::read_dir(fan.path()).map_or(0, |d| d.count());
+        if let Ok(entries) = std::fs::read_dir(self.cache().join("sha512")) {
+            n += entries.count();
         }
         n
     }
@@ -196,7 +207,7 @@ impl World {
         self.check_entries()
     }
 
-    /// Checks every cache entry (named by the hash and size of its content), ignoring `tmp/`;
+    /// Checks every cache entry (named by the hash of its content), ignoring `tmp/`;
     /// returns their integrities.
     pub fn check_entries(&self) -> Vec<Integrity> {
         let root = self.cache();
@@ -211,28 +222,20 @@ impl World {
             ("sha256", Algorithm::Sha256),
             ("sha1", Algorithm::Sha1),
         ] {
-            let Ok(fans) = std::fs::read_dir(root.join(algo)) else {
+            let Ok(entries) = std::fs::read_dir(root.join(algo)) else {
                 continue;
             };
-            for fan in fans {
-                let fan = fan.unwrap().path();
-                for entry in std::fs::read_dir(&fan).unwrap() {
-                    let path = entry.unwrap().path();
-                    let bytes = std::fs::read(&path).unwrap();
-                    let actual = Integrity::compute(algorithm, &bytes);
-                    let name = format!(
-                        "{}{}",
-                        fan.file_name().unwrap().to_str().unwrap(),
-                        path.file_name().unwrap().to_str().unwrap()
-                    );
-                    assert_eq!(
-                        format!("{}-{}", actual.hex(), bytes.len()),
-                        name,
-                        "cache entry {} is corrupt",
-                        path.display()
-                    );
-                    found.push(actual);
-                }
+            for entry in entries {
+                let path = entry.unwrap().path();
+                let bytes = std::fs::read(&path).unwrap();
+                let actual = Integrity::compute(algorithm, &bytes);
+                assert_eq!(
+                    actual.hex(),
+                    path.file_name().unwrap().to_str().unwrap(),
+                    "cache entry {} is corrupt",
+                    path.display()
+                );
+                found.push(actual);
             }
         }
         found
@@ -243,10 +246,7 @@ impl World {
         let p = &self.universe.packages[i];
         let integrity = Integrity::parse(&p.integrity).unwrap();
         let hex = integrity.hex();
-        self.cache()
-            .join("sha512")
-            .join(&hex[..2])
-            .join(format!("{}-{}", &hex[2..], p.size()))
+        self.cache().join("sha512").join(hex)
     }
 
     /// Whether the `i`-th package is in the cache.
