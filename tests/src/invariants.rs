@@ -112,7 +112,7 @@ pub fn check_capacity(s: &Stats, concurrency: usize, reserved: usize) -> Result<
 /// Checks that each counted happening produced exactly one event: the events of a subscription
 /// taken before the first request, counted by kind, equal the counters of [`Stats`].
 pub fn check_events_match_stats(events: &[Event<Key>], s: &Stats) -> Result<(), String> {
-    let mut n = [0u64; 11];
+    let mut n = [0u64; 12];
     for e in events {
         let i = match e.kind {
             EventKind::Queued(_) => 0,
@@ -129,6 +129,7 @@ pub fn check_events_match_stats(events: &[Event<Key>], s: &Stats) -> Result<(), 
                 _ => return Err(format!("a failure of an unknown cause: {e:?}")),
             },
             EventKind::Cancelled => 9,
+            EventKind::WaitingForBytes { .. } => 11,
             EventKind::Progress { .. } => continue,
             _ => return Err(format!("an event of an unknown kind: {e:?}")),
         };
@@ -146,6 +147,7 @@ pub fn check_events_match_stats(events: &[Event<Key>], s: &Stats) -> Result<(), 
         ("Failed(panicked)", s.panicked),
         ("Cancelled", s.cancelled),
         ("Failed(aborted)", s.aborted),
+        ("WaitingForBytes", s.waited_for_bytes),
     ];
     let wrong: Vec<String> = expected
         .iter()
