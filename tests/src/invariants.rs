@@ -58,16 +58,23 @@ pub fn assert_stats_add_up(s: &Stats) {
     }
 }
 
-/// [`check_stats`], and nothing queued, running, backing off or waiting: no slot or waiter leaked.
+/// [`check_stats`], and nothing queued, running, backing off, waiting or holding bytes: no slot,
+/// waiter or byte of the budget leaked.
 pub fn check_settled(s: &Stats) -> Result<(), String> {
     check_stats(s)?;
-    if s.in_flight() != 0 || s.running() != 0 || s.backing_off != 0 || s.waiters != 0 {
+    if s.in_flight() != 0
+        || s.running() != 0
+        || s.backing_off != 0
+        || s.waiters != 0
+        || s.bytes_held != 0
+    {
         return Err(format!(
-            "not settled: in_flight {} running {} backing_off {} waiters {}: {s:?}",
+            "not settled: in_flight {} running {} backing_off {} waiters {} bytes_held {}: {s:?}",
             s.in_flight(),
             s.running(),
             s.backing_off,
-            s.waiters
+            s.waiters,
+            s.bytes_held
         ));
     }
     Ok(())
