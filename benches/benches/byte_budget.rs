@@ -119,7 +119,8 @@ impl Meter {
 fn run_variant(n: usize) -> Json {
     let (_, budget, hinted) = VARIANTS[n];
     let work = workload();
-    let sizes: Arc<std::collections::HashMap<String, u64>> = Arc::new(work.iter().cloned().collect());
+    let sizes: Arc<std::collections::HashMap<String, u64>> =
+        Arc::new(work.iter().cloned().collect());
     let link = Arc::new(Link::new(LINK_BYTES_PER_SEC));
     let meter = Arc::new(Meter::default());
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -195,7 +196,10 @@ fn median(mut xs: Vec<f64>) -> f64 {
 }
 
 fn max_of(runs: &[Json], field: &str) -> u64 {
-    runs.iter().filter_map(|r| r[field].as_u64()).max().unwrap_or(0)
+    runs.iter()
+        .filter_map(|r| r[field].as_u64())
+        .max()
+        .unwrap_or(0)
 }
 
 fn report(runs: &[Vec<Json>]) {

@@ -104,8 +104,8 @@ use std::sync::Arc;
 use hashbrown::HashTable;
 use slab::Slab;
 
-pub(crate) use self::effects::{AttemptEnd, Effects, Start};
 use self::bytes::Bytes;
+pub(crate) use self::effects::{AttemptEnd, Effects, Start};
 use self::job::Job;
 use self::waiters::Waiter;
 use crate::event::EventHub;
@@ -151,7 +151,12 @@ impl<K, V, E> Core<K, V, E> {
             waiters: Slab::new(),
             running: [0; 2],
             backing_off: 0,
-            bytes: Bytes::new(byte_budget, default_weight, reserved_for_demand, concurrency),
+            bytes: Bytes::new(
+                byte_budget,
+                default_weight,
+                reserved_for_demand,
+                concurrency,
+            ),
             closed: false,
             runtime_gone: false,
             next_seq: 0,

@@ -209,7 +209,8 @@ impl Model {
         let held = self.held(None);
         held == 0
             || (held + w <= BUDGET
-                && (class == Class::Demand || self.held(Some(Class::Prefetch)) + w <= PREFETCH_BUDGET))
+                && (class == Class::Demand
+                    || self.held(Some(Class::Prefetch)) + w <= PREFETCH_BUDGET))
     }
 
     /// The job dispatch would start next, if a slot were free: (key, class, fits the bytes).

@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 
 use fetch_scheduler::{EventKind, Fetch, JobContext, RetryPolicy, Scheduler};
 use fetch_scheduler_tests::{
-    Ctx, Fake, FetchError, Key, ManualTimers, Recorder, Step, TestScheduler, Value, classify, close_and_settle,
-    for_each_executor, value_of,
+    Ctx, Fake, FetchError, Key, ManualTimers, Recorder, Step, TestScheduler, Value, classify,
+    close_and_settle, for_each_executor, value_of,
 };
 
 /// The contexts of the attempts started so far, by key, so a test can act as the fetcher would.
@@ -75,7 +75,14 @@ async fn budget_bounds_bytes_in_flight(ctx: Ctx) {
     let fake = Fake::new();
     fake.hold_all();
     let contexts = Contexts::default();
-    let s = build(ctx.runtime(), &fake, (8, 2), (10, 1), RetryPolicy::never(), &contexts);
+    let s = build(
+        ctx.runtime(),
+        &fake,
+        (8, 2),
+        (10, 1),
+        RetryPolicy::never(),
+        &contexts,
+    );
     let mut rec = Recorder::new(&s);
 
     let waits: Vec<_> = (1..=6).map(|k| s.get_with_hint(k, 4)).collect();
@@ -84,7 +91,11 @@ async fn budget_bounds_bytes_in_flight(ctx: Ctx) {
     })
     .await;
     let st = s.stats();
-    assert_eq!((st.running(), st.queued_demand, st.bytes_held), (2, 4, 8), "{st:?}");
+    assert_eq!(
+        (st.running(), st.queued_demand, st.bytes_held),
+        (2, 4, 8),
+        "{st:?}"
+    );
     assert_eq!(st.waited_for_bytes, 1, "{st:?}");
     for k in 1..=6 {
         fake.release(k);
@@ -108,7 +119,14 @@ async fn oversized_job_runs_alone(ctx: Ctx) {
     let fake = Fake::new();
     fake.hold_all();
     let contexts = Contexts::default();
-    let s = build(ctx.runtime(), &fake, (4, 1), (10, 1), RetryPolicy::never(), &contexts);
+    let s = build(
+        ctx.runtime(),
+        &fake,
+        (4, 1),
+        (10, 1),
+        RetryPolicy::never(),
+        &contexts,
+    );
     let mut rec = Recorder::new(&s);
 
     let light = s.get_with_hint(1, 4);
@@ -121,7 +139,8 @@ async fn oversized_job_runs_alone(ctx: Ctx) {
     .await;
     assert_eq!(fake.calls(3), 0, "nothing overtakes the head of the queue");
     fake.release(1);
-    ctx.within("the heavy job starts alone", fake.started(2, 1)).await;
+    ctx.within("the heavy job starts alone", fake.started(2, 1))
+        .await;
     assert_eq!(held(&s), BTreeMap::from([(2, 50), (3, 0)]));
     fake.release(2);
     fake.release(3);
@@ -139,23 +158,42 @@ async fn demand_share_is_never_taken_by_prefetches(ctx: Ctx) {
     let fake = Fake::new();
     fake.hold_all();
     let contexts = Contexts::default();
-    let s = build(ctx.runtime(), &fake, (4, 1), (100, 1), RetryPolicy::never(), &contexts);
+    let s = build(
+        ctx.runtime(),
+        &fake,
+        (4, 1),
+        (100, 1),
+        RetryPolicy::never(),
+        &contexts,
+    );
     let mut rec = Recorder::new(&s);
 
     for k in 1..=4 {
         s.prefetch_with_hint(k, 30);
     }
     rec.wait_for(&ctx, "the third prefetch waits for bytes", |e| {
-        matches!(e.kind, EventKind::WaitingForBytes { weight: 30, held: 60 })
+        matches!(
+            e.kind,
+            EventKind::WaitingForBytes {
+                weight: 30,
+                held: 60
+            }
+        )
     })
     .await;
     assert_eq!(s.stats().running_prefetch, 2, "{:?}", s.stats());
     let small = s.get_with_hint(9, 20);
-    ctx.within("the demand starts beside the prefetches", fake.started(9, 1))
-        .await;
+    ctx.within(
+        "the demand starts beside the prefetches",
+        fake.started(9, 1),
+    )
+    .await;
     assert_eq!(s.stats().bytes_held, 80);
     fake.release_all();
-    assert_eq!(ctx.within("the demand", small).await.unwrap(), value_of(9, 1));
+    assert_eq!(
+        ctx.within("the demand", small).await.unwrap(),
+        value_of(9, 1)
+    );
     let st = close_and_settle(&ctx, &s, &mut rec).await;
     assert!(st.peak_bytes_held <= 100, "{st:?}");
 }
@@ -166,7 +204,14 @@ async fn set_weight_and_release(ctx: Ctx) {
     let fake = Fake::new();
     fake.hold_all();
     let contexts = Contexts::default();
-    let s = build(ctx.runtime(), &fake, (4, 0), (10, 10), RetryPolicy::never(), &contexts);
+    let s = build(
+        ctx.runtime(),
+        &fake,
+        (4, 0),
+        (10, 10),
+        RetryPolicy::never(),
+        &contexts,
+    );
     let mut rec = Recorder::new(&s);
     let cx = |k: Key| contexts.lock().unwrap()[&k].clone();
 
@@ -178,7 +223,8 @@ async fn set_weight_and_release(ctx: Ctx) {
     })
     .await;
     cx(1).set_weight(4); // the Content-Length is in
-    ctx.within("key 2 starts beside it", fake.started(2, 1)).await;
+    ctx.within("key 2 starts beside it", fake.started(2, 1))
+        .await;
     assert_eq!(held(&s), BTreeMap::from([(1, 4), (2, 6)]));
     let three = s.get_with_hint(3, 5);
     rec.wait_for(&ctx, "key 3 waits for bytes", |e| {
@@ -189,7 +235,8 @@ async fn set_weight_and_release(ctx: Ctx) {
     cx(1).set_weight(9); // after the release: only what a later attempt would start at
     assert_eq!(s.stats().bytes_held, 6);
     cx(2).release();
-    ctx.within("key 3 starts once 2 released", fake.started(3, 1)).await;
+    ctx.within("key 3 starts once 2 released", fake.started(3, 1))
+        .await;
     assert_eq!(held(&s), BTreeMap::from([(1, 0), (2, 0), (3, 5)]));
     fake.release_all();
     assert_eq!(ctx.within("one", one).await.unwrap(), value_of(1, 1));
@@ -210,7 +257,14 @@ async fn backoff_holds_no_bytes(ctx: Ctx) {
     fake.hold(2);
     let contexts = Contexts::default();
     let timers = ManualTimers::new(ctx.runtime());
-    let s = build(timers.clone(), &fake, (4, 0), (10, 1), RetryPolicy::new(2), &contexts);
+    let s = build(
+        timers.clone(),
+        &fake,
+        (4, 0),
+        (10, 1),
+        RetryPolicy::new(2),
+        &contexts,
+    );
     let mut rec = Recorder::new(&s);
 
     let one = s.get_with_hint(1, 10);
@@ -226,9 +280,18 @@ async fn backoff_holds_no_bytes(ctx: Ctx) {
     assert_eq!((st.backing_off, st.bytes_held), (1, 10), "{st:?}");
     assert_eq!(held(&s), BTreeMap::from([(1, 0), (2, 10)]));
     timers.fire();
-    rec.wait_for(&ctx, "the retry waits for bytes at its learnt weight", |e| {
-        e.key == 1 && e.kind == EventKind::WaitingForBytes { weight: 8, held: 10 }
-    })
+    rec.wait_for(
+        &ctx,
+        "the retry waits for bytes at its learnt weight",
+        |e| {
+            e.key == 1
+                && e.kind
+                    == EventKind::WaitingForBytes {
+                        weight: 8,
+                        held: 10,
+                    }
+        },
+    )
     .await;
     fake.release(2);
     ctx.within("the retry starts", fake.started(1, 2)).await;

@@ -25,7 +25,12 @@ pub(super) struct Bytes {
 impl Bytes {
     /// `reserved / concurrency` of the budget is the demand's share, as `reserved` of the slots
     /// are.
-    pub(super) fn new(budget: u64, default_weight: u64, reserved: usize, concurrency: usize) -> Self {
+    pub(super) fn new(
+        budget: u64,
+        default_weight: u64,
+        reserved: usize,
+        concurrency: usize,
+    ) -> Self {
         let share = u128::from(budget) * reserved as u128 / concurrency as u128;
         Bytes {
             budget,
@@ -144,8 +149,8 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
 
     /// Whether attempt `attempt` of job (`id`, `seq`) is the one running now.
     fn is_attempt(&self, id: usize, seq: u64, attempt: u32) -> bool {
-        self.jobs.get(id).is_some_and(|job| {
-            job.seq == seq && job.phase == Phase::Running { attempt }
-        })
+        self.jobs
+            .get(id)
+            .is_some_and(|job| job.seq == seq && job.phase == Phase::Running { attempt })
     }
 }
