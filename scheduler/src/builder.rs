@@ -126,7 +126,7 @@ where
     /// A job's weight is its size hint ([`prefetch_with_hint`](Scheduler::prefetch_with_hint),
     /// [`get_with_hint`](Scheduler::get_with_hint), [`Hinted`](crate::Hinted)), or
     /// [`default_weight`](Builder::default_weight) without one; its attempt corrects it with
-    /// [`JobContext::set_weight`] and gives it back early with [`JobContext::release`]. The rules:
+    /// [`JobContext::set_weight`](crate::JobContext::set_weight) and gives it back early with [`JobContext::release`](crate::JobContext::release). The rules:
     ///
     /// - **Demand keeps its priority.** Prefetches hold at most the budget less the demand's share,
     ///   `bytes × reserved_for_demand / concurrency`, so a small demanded tarball does not wait
@@ -169,7 +169,7 @@ where
     }
 
     /// The weight of a job none of whose requests gave a size hint (hint 0), until its attempt
-    /// calls [`JobContext::set_weight`]. Default: [`DEFAULT_WEIGHT`](crate::DEFAULT_WEIGHT).
+    /// calls [`JobContext::set_weight`](crate::JobContext::set_weight). Default: [`DEFAULT_WEIGHT`](crate::DEFAULT_WEIGHT).
     ///
     /// # Examples
     ///
