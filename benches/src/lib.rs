@@ -6,7 +6,9 @@
 //!   `throughput_tokio`, `throughput_smol`, `throughput_realistic_tokio`, `throughput_realistic_smol`;
 //! - `memory` — bytes per done key, measured with a counting global allocator; prints a table and
 //!   writes `target/memory.json`;
-//! - `install_sim` — the install simulation at pacquet scale, writing `target/install-sim.json`.
+//! - `install_sim` — the install simulation at pacquet scale, writing `target/install-sim.json`;
+//! - `byte_budget` — 2,000 small tarballs and 10 of 200 MB held in memory as they download, over a
+//!   shaped link ([`link`]), with and without a byte budget; writes `target/byte-budget.json`.
 //!
 //! This library holds what they share: realistic keys ([`keys`]), our scheduler set up for each
 //! scenario ([`ours`]), the peer patterns ([`peers`], one file each), a single-poll helper
@@ -19,6 +21,7 @@
 
 pub mod keys;
 pub mod latency;
+pub mod link;
 pub mod ours;
 pub mod peers;
 pub mod poll;

@@ -16,10 +16,16 @@ use crate::store::Store;
 use crate::sync::{Arc, AtomicU64, Mutex};
 use crate::tasks;
 
+/// The weight of a job whose requests gave no size hint, unless
+/// [`Builder::default_weight`] says otherwise: 1 MiB, a large npm tarball.
+pub const DEFAULT_WEIGHT: u64 = 1 << 20;
+
 /// Settings for a [`Scheduler`]; from [`Scheduler::builder`]. None of its methods waits.
 pub struct Builder<K, V, E> {
     concurrency: usize,
     reserved_for_demand: Option<usize>,
+    byte_budget: Option<u64>,
+    default_weight: u64,
     retry: RetryPolicy,
     classify: Option<Classify<E>>,
     _types: PhantomData<fn(K) -> V>,
@@ -30,6 +36,8 @@ impl<K, V, E> Default for Builder<K, V, E> {
         Builder {
             concurrency: 16,
             reserved_for_demand: None,
+            byte_budget: None,
+            default_weight: DEFAULT_WEIGHT,
             retry: RetryPolicy::default(),
             classify: None,
             _types: PhantomData,
@@ -112,6 +120,84 @@ where
         self
     }
 
+    /// The byte budget: a job starts only while the weights of all running jobs, its own included,
+    /// stay within `bytes` — beside the slots, not instead of them. Default: no budget.
+    ///
+    /// A job's weight is its size hint ([`prefetch_with_hint`](Scheduler::prefetch_with_hint),
+    /// [`get_with_hint`](Scheduler::get_with_hint), [`Hinted`](crate::Hinted)), or
+    /// [`default_weight`](Builder::default_weight) without one; its attempt corrects it with
+    /// [`JobContext::set_weight`](crate::JobContext::set_weight) and gives it back early with [`JobContext::release`](crate::JobContext::release). The rules:
+    ///
+    /// - **Demand keeps its priority.** Prefetches hold at most the budget less the demand's share,
+    ///   `bytes × reserved_for_demand / concurrency`, so a small demanded tarball does not wait
+    ///   behind large speculative ones.
+    /// - **Order is kept.** While the job at the head of the queue does not fit, nothing behind it
+    ///   starts ([`EventKind::WaitingForBytes`](crate::EventKind::WaitingForBytes)).
+    /// - **Never forever.** A job that fits nowhere — heavier than the budget, or a prefetch heavier
+    ///   than its share — starts when no running job holds bytes, and runs alone.
+    /// - A job in retry backoff holds no bytes, as it holds no slot.
+    ///
+    /// Set the budget to at least 3× the largest tarball so it only limits, never paces: below
+    /// that, large downloads run fewer at a time than the slots allow.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use fetch_scheduler::{BoxFuture, JobContext, Runtime, Scheduler};
+    /// # struct Smol;
+    /// # impl Runtime for Smol {
+    /// #     fn spawn(&self, task: BoxFuture<'static, ()>) { smol::spawn(task).detach(); }
+    /// #     fn sleep(&self, d: std::time::Duration) -> BoxFuture<'static, ()> {
+    /// #         Box::pin(async move { smol::Timer::after(d).await; })
+    /// #     }
+    /// # }
+    /// // 64 slots, and at most 1 GiB of tarballs held in memory by running downloads.
+    /// let tarballs: Scheduler<String, Vec<u8>, std::io::Error> = Scheduler::builder()
+    ///     .concurrency(64)
+    ///     .byte_budget(1 << 30)
+    ///     .build(Smol, |url: &String, _cx: JobContext| {
+    ///         let body = url.clone().into_bytes();
+    ///         async move { Ok(body) }
+    ///     })
+    ///     .unwrap();
+    /// smol::block_on(tarballs.get_with_hint("react.tgz".to_string(), 80_000)).unwrap();
+    /// assert_eq!(tarballs.stats().peak_bytes_held, 80_000);
+    /// ```
+    pub fn byte_budget(mut self, bytes: u64) -> Self {
+        self.byte_budget = Some(bytes);
+        self
+    }
+
+    /// The weight of a job none of whose requests gave a size hint (hint 0), until its attempt
+    /// calls [`JobContext::set_weight`](crate::JobContext::set_weight). Default: [`DEFAULT_WEIGHT`](crate::DEFAULT_WEIGHT).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use fetch_scheduler::{BoxFuture, JobContext, Runtime, Scheduler};
+    /// # struct Smol;
+    /// # impl Runtime for Smol {
+    /// #     fn spawn(&self, task: BoxFuture<'static, ()>) { smol::spawn(task).detach(); }
+    /// #     fn sleep(&self, d: std::time::Duration) -> BoxFuture<'static, ()> {
+    /// #         Box::pin(async move { smol::Timer::after(d).await; })
+    /// #     }
+    /// # }
+    /// let tarballs: Scheduler<String, usize, std::io::Error> = Scheduler::builder()
+    ///     .byte_budget(64 << 20)
+    ///     .default_weight(200_000) // the median tarball of the lockfile
+    ///     .build(Smol, |url: &String, _cx: JobContext| {
+    ///         let len = url.len();
+    ///         async move { Ok(len) }
+    ///     })
+    ///     .unwrap();
+    /// smol::block_on(tarballs.get("react.tgz".to_string())).unwrap();
+    /// assert_eq!(tarballs.stats().peak_bytes_held, 200_000);
+    /// ```
+    pub fn default_weight(mut self, bytes: u64) -> Self {
+        self.default_weight = bytes;
+        self
+    }
+
     /// The retry policy for transient errors. Default: [`RetryPolicy::default`].
     ///
     /// # Examples
@@ -186,8 +272,8 @@ where
     /// produced by `fetcher`.
     ///
     /// # Errors
-    /// [`ConfigError`] when `concurrency` is 0, the reserve is not below `concurrency`, or the
-    /// retry policy allows no attempt.
+    /// [`ConfigError`] when `concurrency` is 0, the reserve is not below `concurrency`, the
+    /// retry policy allows no attempt, or the byte budget is 0.
     ///
     /// # Examples
     ///
@@ -235,11 +321,16 @@ where
         if self.retry.max_attempts == 0 {
             return Err(ConfigError::ZeroAttempts);
         }
+        if self.byte_budget == Some(0) {
+            return Err(ConfigError::ZeroByteBudget);
+        }
+        let bytes = (self.byte_budget.unwrap_or(u64::MAX), self.default_weight);
         let events = std::sync::Arc::new(EventHub::new());
         let inner = Inner {
             core: Mutex::new(Core::new(
                 concurrency,
                 reserved,
+                bytes,
                 self.retry,
                 std::sync::Arc::clone(&events),
             )),
@@ -263,6 +354,8 @@ impl<K, V, E> fmt::Debug for Builder<K, V, E> {
         f.debug_struct("Builder")
             .field("concurrency", &self.concurrency)
             .field("reserved_for_demand", &self.reserved_for_demand)
+            .field("byte_budget", &self.byte_budget)
+            .field("default_weight", &self.default_weight)
             .field("retry", &self.retry)
             .field("classify", &self.classify.is_some())
             .finish()

@@ -30,12 +30,12 @@
 //! | T7 | Queued(Demand) | last waiter dropped, prefetch interest | Queued(Prefetch), at the tail | `Demoted` | `drop_waiter` → `reprioritize` (waiters.rs) |
 //! | T8 | Queued, Backoff | last waiter dropped, no prefetch interest (or closed) | Absent | `Cancelled` | `reprioritize` (waiters.rs) → `discard` (removal.rs) |
 //! | T9 | Queued, Backoff without waiters | `cancel`, or `close` | Absent | `Cancelled` | `cancel`, `close` → `discard` (removal.rs) |
-//! | T10 | Queued | a slot is free for its class | Running(attempt + 1), its task spawned | `Started` | `dispatch` (slots.rs) |
+//! | T10 | Queued, at the head of the queue | a slot is free for its class and its weight fits the byte budget (or no running job holds bytes) | Running(attempt + 1), holding its weight, its task spawned | `Started` | `dispatch` (slots.rs) |
 //! | T11 | Queued | the runtime is gone | Absent, every waiter gets `Aborted` | `Failed(Aborted)` | `dispatch` (slots.rs) → `abort` (endings.rs) |
 //! | T12 | Running | waiter dropped | Running (priority may fall; it still finishes) | `Demoted` if the class fell | `drop_waiter` → `reprioritize` (waiters.rs) |
-//! | T13 | Running | `Ok(v)` | Done(v), every waiter gets `v` | `Succeeded` | `finish` (endings.rs) |
+//! | T13 | Running | `Ok(v)` | Done(v), every waiter gets `v` (T13–T18 give back the bytes held) | `Succeeded` | `finish` (endings.rs) → `end_hold` (bytes.rs) |
 //! | T14 | Running | permanent `Err(e)` | Done(e), every waiter gets `e` | `Failed(Permanent)` | `finish` (endings.rs) |
-//! | T15 | Running | transient `Err`, attempts left, interest left | Backoff(a), no slot held | `Retrying` | `finish` (endings.rs) |
+//! | T15 | Running | transient `Err`, attempts left, interest left | Backoff(a), no slot and no bytes held | `Retrying` | `finish` (endings.rs) |
 //! | T16 | Running | transient `Err`, last attempt or nobody interested | Absent, every waiter gets `e` | `Failed(Transient)` | `finish` (endings.rs) |
 //! | T17 | Running | panic | Absent, every waiter gets `Panicked` | `Failed(Panicked)` | `finish` (endings.rs) |
 //! | T18 | Running | its task dropped unfinished | Absent, every waiter gets `Aborted` | `Failed(Aborted)` | `finish` (endings.rs) |
@@ -45,6 +45,12 @@
 //! | T22 | Done | `forget` | Absent | — | `forget` (kept.rs) |
 //! | T23 | Absent, Done | `insert(v)` | Done(v), replacing what was kept | — | `insert` (requests.rs) |
 //! | T24 | Queued, Running, Backoff | `insert(v)` | same (refused: the job's own result will be kept) | — | `insert` (requests.rs) |
+//! | T25 | Running | its attempt's `set_weight(w)` | Running, holding `w` unless released (later attempts start at `w`); queued jobs start if they now fit | — | `set_weight` (bytes.rs) → `dispatch` (slots.rs) |
+//! | T26 | Running | its attempt's `release()` | Running, holding no bytes; queued jobs start if they now fit | — | `release_bytes` (bytes.rs) → `dispatch` (slots.rs) |
+//! | T27 | Queued, at the head of the queue | a slot is free for its class, its weight does not fit the byte budget | same; nothing queued behind it starts until bytes are given back | `WaitingForBytes` (once per attempt) | `dispatch` (slots.rs) |
+//!
+//! The happenings of T25 and T26 come from the attempt's `JobContext` (`weigh.rs`); a call from an
+//! attempt that has ended changes nothing.
 //!
 //! The happenings of T13–T18 come from the attempt's task (`tasks.rs`): the fetcher's result
 //! classified by the builder's `classify`, a panic it caught, or its guard when the runtime drops
@@ -81,6 +87,7 @@
 //!   every job waiting as long) and is one `Wait` per key in a `FuturesUnordered`.
 //! - No behaviour depends on the clock except the retry backoff.
 
+mod bytes;
 mod effects;
 mod endings;
 mod job;
@@ -97,6 +104,7 @@ use std::sync::Arc;
 use hashbrown::HashTable;
 use slab::Slab;
 
+use self::bytes::Bytes;
 pub(crate) use self::effects::{AttemptEnd, Effects, Start};
 use self::job::Job;
 use self::waiters::Waiter;
@@ -115,6 +123,8 @@ pub(crate) struct Core<K, V, E> {
     /// Slots held, per class of the running job's current priority.
     running: [usize; 2],
     backing_off: usize,
+    /// Bytes held by running jobs, against the byte budget.
+    bytes: Bytes,
     closed: bool,
     /// A task was dropped before its first poll: nothing spawned will ever run.
     runtime_gone: bool,
@@ -130,6 +140,7 @@ impl<K, V, E> Core<K, V, E> {
     pub(crate) fn new(
         concurrency: usize,
         reserved_for_demand: usize,
+        (byte_budget, default_weight): (u64, u64),
         retry: RetryPolicy,
         events: Arc<EventHub<K>>,
     ) -> Self {
@@ -140,6 +151,12 @@ impl<K, V, E> Core<K, V, E> {
             waiters: Slab::new(),
             running: [0; 2],
             backing_off: 0,
+            bytes: Bytes::new(
+                byte_budget,
+                default_weight,
+                reserved_for_demand,
+                concurrency,
+            ),
             closed: false,
             runtime_gone: false,
             next_seq: 0,

@@ -135,6 +135,8 @@ pub enum ConfigError {
     },
     /// The retry policy allowed zero attempts.
     ZeroAttempts,
+    /// The byte budget was 0: give no budget instead for none.
+    ZeroByteBudget,
 }
 
 impl fmt::Display for ConfigError {
@@ -152,6 +154,7 @@ impl fmt::Display for ConfigError {
             ConfigError::ZeroAttempts => {
                 f.write_str("the retry policy must allow at least 1 attempt")
             }
+            ConfigError::ZeroByteBudget => f.write_str("the byte budget must be at least 1 byte"),
         }
     }
 }

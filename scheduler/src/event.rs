@@ -38,6 +38,15 @@ pub enum EventKind {
         /// 1-based attempt number.
         attempt: u32,
     },
+    /// A slot was free but the job at the head of the queue did not fit in the byte budget: it
+    /// waits, and nothing queued behind it starts, until running jobs give back bytes. Sent at
+    /// most once per attempt.
+    WaitingForBytes {
+        /// The weight the job starts at.
+        weight: u64,
+        /// Bytes running jobs held when it had to wait.
+        held: u64,
+    },
     /// The fetcher reported progress.
     Progress {
         /// Bytes so far.

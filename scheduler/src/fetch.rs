@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use crate::event::{EventHub, EventKind};
+use crate::weigh::Weigh;
 
 /// Turns a key into a value: one attempt of one job.
 ///
@@ -134,15 +135,21 @@ impl<K: Clone + Send + Sync + 'static> JobView for JobShared<K> {
 #[derive(Clone)]
 pub struct JobContext {
     job: Arc<dyn JobView>,
+    bytes: Arc<dyn Weigh>,
     attempt: u32,
 }
 
 impl JobContext {
     pub(crate) fn new<K: Clone + Send + Sync + 'static>(
         job: Arc<JobShared<K>>,
+        bytes: Arc<dyn Weigh>,
         attempt: u32,
     ) -> Self {
-        JobContext { job, attempt }
+        JobContext {
+            job,
+            bytes,
+            attempt,
+        }
     }
 
     /// This attempt's number, starting at 1. Never waits.
@@ -212,6 +219,84 @@ impl JobContext {
     /// ```
     pub fn progress(&self, bytes: u64, total: Option<u64>) {
         self.job.report(bytes, total);
+    }
+
+    /// Sets the job's weight — the bytes it holds against the
+    /// [`byte_budget`](crate::Builder::byte_budget) — to `bytes`, the real size once known (a
+    /// `Content-Length`). Later attempts of the job start at it too. A lighter weight lets queued
+    /// jobs start at once; a heavier one may take the running jobs above the budget (the bytes are
+    /// there), and no job starts until they fit again. After [`release`](JobContext::release) it
+    /// only changes what a later attempt starts at. Does nothing once this attempt has ended.
+    ///
+    /// Takes the scheduler lock briefly and never waits for anything else; call it from the
+    /// attempt, not while holding a lock a job's end could need.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use fetch_scheduler::{BoxFuture, JobContext, Runtime, Scheduler};
+    /// # struct Smol;
+    /// # impl Runtime for Smol {
+    /// #     fn spawn(&self, task: BoxFuture<'static, ()>) { smol::spawn(task).detach(); }
+    /// #     fn sleep(&self, d: std::time::Duration) -> BoxFuture<'static, ()> {
+    /// #         Box::pin(async move { smol::Timer::after(d).await; })
+    /// #     }
+    /// # }
+    /// let tarballs: Scheduler<String, usize, std::io::Error> = Scheduler::builder()
+    ///     .byte_budget(64 << 20)
+    ///     .build(Smol, |url: &String, cx: JobContext| {
+    ///         let len = url.len();
+    ///         async move {
+    ///             let content_length = 300_000; // from the response headers
+    ///             cx.set_weight(content_length);
+    ///             Ok(len)
+    ///         }
+    ///     })
+    ///     .unwrap();
+    /// // The lockfile said 100 kB; the server says 300 kB.
+    /// smol::block_on(tarballs.get_with_hint("react.tgz".to_string(), 100_000)).unwrap();
+    /// assert_eq!(tarballs.stats().peak_bytes_held, 300_000);
+    /// assert_eq!(tarballs.stats().bytes_held, 0, "given back when the job ended");
+    /// ```
+    pub fn set_weight(&self, bytes: u64) {
+        self.bytes.set_weight(bytes);
+    }
+
+    /// Gives the job's bytes back to the [`byte_budget`](crate::Builder::byte_budget) before the
+    /// attempt ends, once its body is no longer held in memory (written to disk, streamed into the
+    /// extractor): queued jobs may start at once. The job keeps its slot until it ends. Calling it
+    /// again, or after this attempt has ended, does nothing; without it, the bytes are given back
+    /// when the attempt ends, however it ends.
+    ///
+    /// Takes the scheduler lock briefly and never waits for anything else.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use fetch_scheduler::{BoxFuture, JobContext, Runtime, Scheduler};
+    /// # struct Smol;
+    /// # impl Runtime for Smol {
+    /// #     fn spawn(&self, task: BoxFuture<'static, ()>) { smol::spawn(task).detach(); }
+    /// #     fn sleep(&self, d: std::time::Duration) -> BoxFuture<'static, ()> {
+    /// #         Box::pin(async move { smol::Timer::after(d).await; })
+    /// #     }
+    /// # }
+    /// let tarballs: Scheduler<String, usize, std::io::Error> = Scheduler::builder()
+    ///     .byte_budget(64 << 20)
+    ///     .build(Smol, |url: &String, cx: JobContext| {
+    ///         let len = url.len();
+    ///         async move {
+    ///             // The body is on disk now; what is left (say, an integrity check) holds no bytes.
+    ///             cx.release();
+    ///             Ok(len)
+    ///         }
+    ///     })
+    ///     .unwrap();
+    /// smol::block_on(tarballs.get_with_hint("react.tgz".to_string(), 80_000)).unwrap();
+    /// assert_eq!(tarballs.stats().bytes_held, 0);
+    /// ```
+    pub fn release(&self) {
+        self.bytes.release();
     }
 }
 

@@ -73,6 +73,13 @@
 //! - **Capacity.** `concurrency` slots; prefetches hold at most `concurrency - reserved_for_demand`
 //!   of them, so a demand never waits behind speculative downloads while the reserve is free. A
 //!   waiter holds no slot; neither does a job in retry backoff.
+//! - **Bytes.** With a [`byte_budget`](Builder::byte_budget), a job also starts only while the
+//!   weights of the running jobs, its own included, stay within it; prefetches hold at most the
+//!   budget less the demand's share (the slots' reserve, as a fraction). A job heavier than what
+//!   it may hold starts once no running job holds bytes, and runs alone; a job in retry backoff
+//!   holds no bytes. A running attempt corrects its job's weight ([`JobContext::set_weight`]) and
+//!   gives it back early ([`JobContext::release`]); the rest is given back when the attempt ends,
+//!   however it ends.
 //! - **Progress without callers.** Every attempt runs on a task of its own, spawned through the
 //!   [`Runtime`]; a dropped waiter never cancels or stalls it.
 //! - **Results.** Values are kept and returned to every later caller, also after `close`;
@@ -94,6 +101,17 @@
 //! - **Observation.** [`Scheduler::events`] (each variant of [`EventKind`] says which happening
 //!   sends it), [`Scheduler::stats`], [`Scheduler::snapshot`].
 //! - **Time.** No behaviour depends on the clock except the retry backoff.
+//!
+//! # Weights
+//!
+//! A job's weight is the `u64` hint its requests give ([`Scheduler::prefetch_with_hint`],
+//! [`Scheduler::get_with_hint`], [`Hinted`]): the highest of them, or
+//! [`Builder::default_weight`] without one. Installers already pass a tarball's size as the hint
+//! (larger first, so the long downloads start early), and a second per-request number would be the
+//! same number given twice, or two that disagree. The hint is only known as well as the lockfile
+//! knows it; the attempt corrects it when it learns the real size ([`JobContext::set_weight`] on
+//! `Content-Length`). Hints that are not sizes make the budget count the wrong thing: set no budget
+//! then, or correct every weight from the fetcher.
 //!
 //! # Per-request data
 //!
@@ -123,11 +141,12 @@ mod store;
 mod sync;
 mod tasks;
 mod wait;
+mod weigh;
 
 #[doc = include_str!("../docs/installers.md")]
 pub mod installers {}
 
-pub use crate::builder::Builder;
+pub use crate::builder::{Builder, DEFAULT_WEIGHT};
 pub use crate::drain::Drain;
 pub use crate::error::{ConfigError, Error, ErrorClass};
 pub use crate::event::{Event, EventKind, Events, FailCause};

@@ -97,6 +97,12 @@ impl Queue {
         Some(self.remove(Ticket(head)))
     }
 
+    /// The first job of `class` (the one [`pop`](Queue::pop) would take), left in the queue.
+    pub(crate) fn peek(&self, class: Class) -> Option<usize> {
+        let head = self.classes[class.index()].first_key_value()?.1.head;
+        Some(self.nodes[head].job)
+    }
+
     /// How many jobs of `class` are queued.
     pub(crate) fn len(&self, class: Class) -> usize {
         self.lens[class.index()]

@@ -53,8 +53,16 @@ pub struct Stats {
     pub running_prefetch: usize,
     /// Gauge: slots held by jobs whose current class is `Demand`.
     pub running_demand: usize,
-    /// Gauge: jobs waiting out a retry delay (holding no slot).
+    /// Gauge: jobs waiting out a retry delay (holding no slot and no bytes).
     pub backing_off: usize,
+    /// Gauge: bytes running jobs hold against the byte budget — the sum of their weights, less
+    /// what their attempts released. Counted with or without a budget.
+    pub bytes_held: u64,
+    /// The most `bytes_held` has been at once since the scheduler was built.
+    pub peak_bytes_held: u64,
+    /// Times a job at the head of the queue found a slot free but not the bytes for its weight
+    /// (at most once per attempt; each sends [`EventKind::WaitingForBytes`](crate::EventKind::WaitingForBytes)).
+    pub waited_for_bytes: u64,
     /// Gauge: `get` futures alive that have not yet returned their answer (including answers
     /// ready but not yet polled).
     pub waiters: usize,
@@ -140,4 +148,10 @@ pub struct InFlight<K> {
     pub waiters: usize,
     /// Bytes the running attempt reported, and the total if known.
     pub progress: (u64, Option<u64>),
+    /// The weight the job holds while running, or will start at: the weight its attempt set, else
+    /// its size hint, else the builder's default weight.
+    pub weight: u64,
+    /// Bytes it holds against the byte budget now: its weight while running, 0 when queued, backing
+    /// off, or released by its attempt.
+    pub bytes_held: u64,
 }

@@ -20,6 +20,7 @@ use crate::error::{ErrorClass, panic_message};
 use crate::fetch::{Fetch, JobContext};
 use crate::inner::Inner;
 use crate::sync::Arc;
+use crate::weigh::AttemptBytes;
 
 /// Spawns the task of a job that got a slot; monomorphized for the fetcher type `F`.
 pub(crate) fn spawn<K, V, E, F>(inner: &Arc<Inner<K, V, E>>, start: Start<K>)
@@ -156,7 +157,17 @@ where
         .fetcher
         .downcast_ref()
         .expect("job tasks are spawned for the scheduler's fetcher type");
-    let cx = JobContext::new(std::sync::Arc::clone(&start.shared), start.attempt);
+    let bytes = AttemptBytes {
+        inner: Arc::clone(inner),
+        id: start.id,
+        seq: start.seq,
+        attempt: start.attempt,
+    };
+    let cx = JobContext::new(
+        std::sync::Arc::clone(&start.shared),
+        std::sync::Arc::new(bytes),
+        start.attempt,
+    );
     let future = match catch_unwind(AssertUnwindSafe(|| fetcher.fetch(&start.shared.key, cx))) {
         Ok(future) => future,
         Err(payload) => return AttemptEnd::Panicked(panic_message(&*payload)),

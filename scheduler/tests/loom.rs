@@ -276,3 +276,173 @@ fn insert_vs_claim() {
         check_counters(&s);
     });
 }
+
+// ---- the byte budget --------------------------------------------------------------------------
+
+/// Counts the fetches holding bytes at once: a fetch holds from its start until it releases or
+/// ends.
+#[derive(Default)]
+struct Holders {
+    now: AtomicUsize,
+}
+
+impl Holders {
+    /// A fetch starts holding its bytes; no other may hold at the same time (the budget fits one).
+    fn hold(&self) {
+        assert_eq!(
+            self.now.fetch_add(1, Ordering::SeqCst),
+            0,
+            "two jobs hold bytes at once beyond the budget"
+        );
+    }
+
+    fn give_back(&self) {
+        self.now.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn check_bytes(s: &S, budget: u64) {
+    let st = s.stats();
+    assert_eq!(st.bytes_held, 0, "every admitted weight given back: {st:?}");
+    assert!(st.peak_bytes_held <= budget, "{st:?}");
+}
+
+/// Two demands of weight 2 under a budget of 2 with two slots: the second waits for the first's
+/// bytes. The first releases them early while the second is being requested: the second starts
+/// then, never while the first still holds its bytes, and nothing is held at the end.
+#[test]
+fn release_vs_demand() {
+    loom::model(|| {
+        let holders = Arc::new(Holders::default());
+        let h = Arc::clone(&holders);
+        let s: S = Scheduler::builder()
+            .concurrency(2)
+            .reserved_for_demand(0)
+            .byte_budget(2)
+            .build(LoomRuntime, move |key: &u8, cx: JobContext| {
+                let h = Arc::clone(&h);
+                let key = *key;
+                async move {
+                    h.hold();
+                    thread::yield_now();
+                    h.give_back();
+                    cx.release();
+                    thread::yield_now();
+                    Ok(u32::from(key))
+                }
+            })
+            .unwrap();
+        let s2 = s.clone();
+        let other = thread::spawn(move || loom::future::block_on(s2.get_with_hint(2, 2)));
+        assert_eq!(loom::future::block_on(s.get_with_hint(1, 2)), Ok(1));
+        assert_eq!(other.join().unwrap(), Ok(2));
+        settle(&s);
+        check_bytes(&s, 2);
+        check_counters(&s);
+    });
+}
+
+/// A job that starts at the default weight (the whole budget) learns it weighs 1: a demand of
+/// weight 1 racing the correction starts beside it only once the correction is in, and waits for
+/// the end otherwise; both finish, nothing is held at the end.
+#[test]
+fn set_weight_vs_demand() {
+    loom::model(|| {
+        let s: S = Scheduler::builder()
+            .concurrency(2)
+            .reserved_for_demand(0)
+            .byte_budget(2)
+            .default_weight(2)
+            .build(LoomRuntime, |key: &u8, cx: JobContext| {
+                let key = *key;
+                async move {
+                    if key == 1 {
+                        cx.set_weight(1);
+                    }
+                    thread::yield_now();
+                    Ok(u32::from(key))
+                }
+            })
+            .unwrap();
+        let s2 = s.clone();
+        let other = thread::spawn(move || loom::future::block_on(s2.get_with_hint(2, 1)));
+        assert_eq!(loom::future::block_on(s.get(1)), Ok(1));
+        assert_eq!(other.join().unwrap(), Ok(2));
+        settle(&s);
+        check_bytes(&s, 2);
+        check_counters(&s);
+    });
+}
+
+/// A job heavier than the budget fails transiently, backs off (holding nothing) and retries,
+/// while a light demanded job waits for bytes and runs: neither waits forever, they never hold bytes at once, and nothing is
+/// held at the end.
+#[test]
+fn oversized_retry_vs_demand() {
+    loom::model(|| {
+        let holders = Arc::new(Holders::default());
+        let h = Arc::clone(&holders);
+        let s: S = Scheduler::builder()
+            .concurrency(2)
+            .reserved_for_demand(0)
+            .byte_budget(1)
+            .retry(fetch_scheduler::RetryPolicy::new(2).base_delay(Duration::ZERO))
+            .build(LoomRuntime, move |key: &u8, cx: JobContext| {
+                let h = Arc::clone(&h);
+                let key = *key;
+                async move {
+                    h.hold();
+                    thread::yield_now();
+                    h.give_back();
+                    if key == 1 && cx.attempt() == 1 {
+                        return Err("reset");
+                    }
+                    Ok(u32::from(key))
+                }
+            })
+            .unwrap();
+        // One caller for both (loom allows five threads: this one, three attempts, a timer).
+        let mut values: Vec<(u8, u32)> = loom::future::block_on(async {
+            let mut all = s.get_all([(1, 5), (2, 1)]);
+            let mut out = Vec::new();
+            while let Some((k, v)) = futures_lite::StreamExt::next(&mut all).await {
+                out.push((k, v.unwrap()));
+            }
+            out
+        });
+        values.sort_unstable();
+        assert_eq!(values, vec![(1, 1), (2, 2)]);
+        settle(&s);
+        let st = s.stats();
+        assert_eq!(st.retries, 1, "{st:?}");
+        assert_eq!(st.bytes_held, 0, "{st:?}");
+        assert_eq!(st.peak_bytes_held, 5, "the oversized job ran alone: {st:?}");
+        check_counters(&s);
+    });
+}
+
+/// On a runtime that drops its tasks, jobs admitted by bytes give them back when they abort.
+#[test]
+fn runtime_gone_gives_bytes_back() {
+    loom::model(|| {
+        let s: S = Scheduler::builder()
+            .concurrency(2)
+            .reserved_for_demand(0)
+            .byte_budget(3)
+            .build(GoneRuntime, |key: &u8, _cx: JobContext| {
+                let key = *key;
+                async move { Ok(u32::from(key)) }
+            })
+            .unwrap();
+        let s2 = s.clone();
+        let other = thread::spawn(move || loom::future::block_on(s2.get_with_hint(2, 2)));
+        assert_eq!(
+            loom::future::block_on(s.get_with_hint(1, 2)),
+            Err(Error::Aborted)
+        );
+        assert_eq!(other.join().unwrap(), Err(Error::Aborted));
+        assert_eq!(s.stats().in_flight(), 0);
+        assert_eq!(s.stats().bytes_held, 0);
+        check_counters(&s);
+    });
+}

@@ -1,12 +1,15 @@
 //! Property test: random sequences of prefetch / get / waiter drop / cancel / completion (success,
-//! transient and permanent failure, panic) / close / forget / insert, and in some cases the executor shutting
+//! transient and permanent failure, panic) / close / forget / insert / an attempt's weight change
+//! and early release, under a byte budget, and in some cases the executor shutting
 //! down (dropping every task, refusing new ones), run against the real scheduler on a
 //! deterministic hand-cranked executor, and checked step by step against a plain reference model.
 //!
 //! Checked after every step: the set of in-flight keys with their state and class, the gauges,
 //! every waiter's answer (or that it is still pending), "demand never waits while a slot it may
-//! use is free", no key fetched twice at once, and that the counters add up. At the end, `close`
-//! plus completing what runs must answer every waiter.
+//! use is free", no key fetched twice at once, and that the counters add up; the bytes each job
+//! holds, their sum and its peak, and that the sum exceeds the budget only while one job holds
+//! bytes or an attempt raised its weight. At the end, `close` plus completing what runs must answer
+//! every waiter and leave no byte held (every admitted weight given back exactly once).
 #![cfg(not(loom))]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -27,6 +30,20 @@ use proptest::prelude::*;
 const KEYS: u8 = 6;
 const CONCURRENCY: usize = 3;
 const RESERVED: usize = 1;
+/// The byte budget; the demand's share is `BUDGET * RESERVED / CONCURRENCY` = 3.
+const BUDGET: u64 = 10;
+const PREFETCH_BUDGET: u64 = BUDGET - BUDGET * RESERVED as u64 / CONCURRENCY as u64;
+const DEFAULT_WEIGHT: u64 = 3;
+/// Every request for key k gives hint `HINTS[k]`: the job's weight until an attempt sets one.
+/// Key 5 is heavier than the budget; keys 0 and 4 give none (the default weight).
+const HINTS: [u64; KEYS as usize] = [0, 2, 4, 6, 0, 12];
+
+fn hint_weight(k: u8) -> u64 {
+    match HINTS[usize::from(k)] {
+        0 => DEFAULT_WEIGHT,
+        hint => hint,
+    }
+}
 
 // ---- a deterministic executor ----------------------------------------------------------------
 
@@ -65,6 +82,8 @@ struct Gates {
     /// Key → the outcome the test chose, once it chose; present while the fetch runs.
     open: BTreeMap<u8, Option<Outcome>>,
     starts: u64,
+    /// Key → the context of its latest attempt (kept after the attempt ends).
+    contexts: BTreeMap<u8, JobContext>,
 }
 
 struct Gate {
@@ -117,6 +136,13 @@ type Answer = Result<u32, Error<&'static str>>;
 
 struct MJob {
     running: bool,
+    /// The weight an attempt set.
+    learnt: Option<u64>,
+    /// Bytes held: the weight while running, unless released.
+    held: u64,
+    released: bool,
+    /// An attempt raised the weight above what the job started at.
+    raised: bool,
     prefetch: bool,
     waiters: BTreeSet<usize>,
     /// Arrival in its current class: promotion and demotion move a job to the tail.
@@ -124,6 +150,23 @@ struct MJob {
 }
 
 impl MJob {
+    fn new(prefetch: bool, waiters: BTreeSet<usize>, seq: u64) -> Self {
+        MJob {
+            running: false,
+            learnt: None,
+            held: 0,
+            released: false,
+            raised: false,
+            prefetch,
+            waiters,
+            seq,
+        }
+    }
+
+    fn weight(&self, k: u8) -> u64 {
+        self.learnt.unwrap_or_else(|| hint_weight(k))
+    }
+
     fn class(&self) -> Class {
         if self.waiters.is_empty() {
             Class::Prefetch
@@ -143,6 +186,7 @@ struct Model {
     seq: u64,
     /// Waiter → its answer once it has one.
     answers: BTreeMap<usize, Option<Answer>>,
+    peak: u64,
 }
 
 impl Model {
@@ -151,35 +195,88 @@ impl Model {
         self.seq
     }
 
+    fn held(&self, class: Option<Class>) -> u64 {
+        self.jobs
+            .values()
+            .filter(|j| j.running && class.is_none_or(|c| j.class() == c))
+            .map(|j| j.held)
+            .sum()
+    }
+
+    /// Whether a job of `class` weighing `w` may start: within the budget (and the prefetch
+    /// share), or nothing is held.
+    fn fits(&self, class: Class, w: u64) -> bool {
+        let held = self.held(None);
+        held == 0
+            || (held + w <= BUDGET
+                && (class == Class::Demand
+                    || self.held(Some(Class::Prefetch)) + w <= PREFETCH_BUDGET))
+    }
+
+    /// The job dispatch would start next, if a slot were free: (key, class, fits the bytes).
+    fn head(&self) -> Option<(u8, Class, bool)> {
+        let running_prefetch = self
+            .jobs
+            .values()
+            .filter(|j| j.running && j.class() == Class::Prefetch)
+            .count();
+        let pick = |class: Class| {
+            self.jobs
+                .iter()
+                .filter(|(_, j)| !j.running && j.class() == class)
+                .min_by_key(|(k, j)| (std::cmp::Reverse(HINTS[usize::from(**k)]), j.seq))
+                .map(|(k, j)| (*k, class, self.fits(class, j.weight(*k))))
+        };
+        pick(Class::Demand).or_else(|| {
+            if running_prefetch < CONCURRENCY - RESERVED {
+                pick(Class::Prefetch)
+            } else {
+                None
+            }
+        })
+    }
+
     fn dispatch(&mut self) {
         loop {
-            let running: Vec<&MJob> = self.jobs.values().filter(|j| j.running).collect();
-            if running.len() >= CONCURRENCY {
+            if self.jobs.values().filter(|j| j.running).count() >= CONCURRENCY {
                 return;
             }
-            let running_prefetch = running
-                .iter()
-                .filter(|j| j.class() == Class::Prefetch)
-                .count();
-            let pick = |class: Class| {
-                self.jobs
-                    .iter()
-                    .filter(|(_, j)| !j.running && j.class() == class)
-                    .min_by_key(|(_, j)| j.seq)
-                    .map(|(k, _)| *k)
-            };
-            let next = pick(Class::Demand).or_else(|| {
-                if running_prefetch < CONCURRENCY - RESERVED {
-                    pick(Class::Prefetch)
-                } else {
-                    None
+            match self.head() {
+                Some((k, _, true)) => {
+                    let job = self.jobs.get_mut(&k).unwrap();
+                    job.running = true;
+                    job.held = job.weight(k);
+                    job.released = false;
+                    job.raised = false;
+                    self.peak = self.peak.max(self.held(None));
                 }
-            });
-            match next {
-                Some(k) => self.jobs.get_mut(&k).unwrap().running = true,
-                None => return,
+                _ => return,
             }
         }
+    }
+
+    /// The running attempt of `k`, if any, sets its weight.
+    fn set_weight(&mut self, k: u8, w: u64) {
+        let Some(job) = self.jobs.get_mut(&k).filter(|j| j.running) else {
+            return; // a context of an attempt that ended: nothing changes
+        };
+        job.learnt = Some(w);
+        if !job.released {
+            job.raised |= w > job.held;
+            job.held = w;
+        }
+        self.peak = self.peak.max(self.held(None));
+        self.dispatch();
+    }
+
+    /// The running attempt of `k`, if any, gives its bytes back.
+    fn release(&mut self, k: u8) {
+        let Some(job) = self.jobs.get_mut(&k).filter(|j| j.running) else {
+            return;
+        };
+        job.released = true;
+        job.held = 0;
+        self.dispatch();
     }
 
     fn prefetch(&mut self, k: u8) -> Prefetched {
@@ -197,15 +294,7 @@ impl Model {
             return Prefetched::Queued; // and fails at once: nothing can run it
         }
         let seq = self.next_seq();
-        self.jobs.insert(
-            k,
-            MJob {
-                running: false,
-                prefetch: true,
-                waiters: BTreeSet::new(),
-                seq,
-            },
-        );
+        self.jobs.insert(k, MJob::new(true, BTreeSet::new(), seq));
         self.dispatch();
         Prefetched::Queued
     }
@@ -235,15 +324,7 @@ impl Model {
             owner = true;
             let seq = self.next_seq();
             let waiters = BTreeSet::from([w]);
-            self.jobs.insert(
-                k,
-                MJob {
-                    running: false,
-                    prefetch: false,
-                    waiters,
-                    seq,
-                },
-            );
+            self.jobs.insert(k, MJob::new(false, waiters, seq));
         }
         self.answers.insert(w, None);
         self.dispatch();
@@ -287,6 +368,7 @@ impl Model {
         match self.jobs.get(&k) {
             Some(job) if !job.running && job.waiters.is_empty() => {
                 self.jobs.remove(&k);
+                self.dispatch(); // it may have been the head waiting for bytes
                 true
             }
             _ => false,
@@ -323,6 +405,7 @@ impl Model {
     fn close(&mut self) {
         self.closed = true;
         self.jobs.retain(|_, j| j.running || !j.waiters.is_empty());
+        self.dispatch();
     }
 }
 
@@ -353,6 +436,8 @@ impl Harness {
             .concurrency(CONCURRENCY)
             .reserved_for_demand(RESERVED)
             .retry(RetryPolicy::never())
+            .byte_budget(BUDGET)
+            .default_weight(DEFAULT_WEIGHT)
             .classify(|e: &&'static str| {
                 if *e == "permanent" {
                     ErrorClass::Permanent
@@ -360,10 +445,11 @@ impl Harness {
                     ErrorClass::Transient
                 }
             })
-            .build(runtime.clone(), move |k: &u8, _cx: JobContext| {
+            .build(runtime.clone(), move |k: &u8, cx: JobContext| {
                 let key = *k;
                 let mut gates = g.lock().unwrap();
                 gates.starts += 1;
+                gates.contexts.insert(key, cx);
                 assert!(
                     gates.open.insert(key, None).is_none(),
                     "key {key} fetched twice at once"
@@ -454,6 +540,10 @@ enum Op {
     Close,
     Forget(u8),
     Insert(u8),
+    /// The latest attempt of a key (running or not) sets its weight.
+    SetWeight(u8, u64),
+    /// The latest attempt of a key (running or not) releases its bytes.
+    Release(u8),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -474,7 +564,9 @@ fn op() -> impl Strategy<Value = Op> {
         8 => ((0usize..8), outcome).prop_map(|(i, o)| Op::Complete(i, o)),
         1 => Just(Op::Close),
         1 => key.clone().prop_map(Op::Forget),
-        1 => key.prop_map(Op::Insert),
+        1 => key.clone().prop_map(Op::Insert),
+        3 => (key.clone(), 0u64..14).prop_map(|(k, w)| Op::SetWeight(k, w)),
+        2 => key.prop_map(Op::Release),
     ]
 }
 
@@ -526,21 +618,49 @@ fn check(h: &Harness, model: &Model) -> Result<(), TestCaseError> {
     // Gauges, capacity and counters.
     let st = h.scheduler.stats();
     prop_assert_eq!(st.running(), running.len());
+    // A job waits with a slot free only when the head of the queue does not fit the bytes.
+    let bytes_blocked = matches!(model.head(), Some((_, _, false)));
     if st.queued_demand > 0 {
-        prop_assert_eq!(
-            st.running(),
-            CONCURRENCY,
-            "demand waits while a slot is free: {:?}",
+        prop_assert!(
+            st.running() == CONCURRENCY || bytes_blocked,
+            "demand waits while a slot and the bytes are free: {:?}",
             st
         );
     }
     if st.queued_prefetch > 0 {
         prop_assert!(
-            st.running() == CONCURRENCY || st.running_prefetch >= CONCURRENCY - RESERVED,
-            "prefetch waits while a prefetch slot is free: {:?}",
+            st.running() == CONCURRENCY
+                || st.running_prefetch >= CONCURRENCY - RESERVED
+                || bytes_blocked,
+            "prefetch waits while a prefetch slot and the bytes are free: {:?}",
             st
         );
     }
+
+    // Bytes: each job's, their sum, the peak, and the budget.
+    let real_held: BTreeMap<u8, u64> = h
+        .scheduler
+        .snapshot()
+        .into_iter()
+        .map(|f| (f.key, f.bytes_held))
+        .collect();
+    let model_held: BTreeMap<u8, u64> = model.jobs.iter().map(|(k, j)| (*k, j.held)).collect();
+    prop_assert_eq!(&real_held, &model_held, "bytes held per key");
+    prop_assert_eq!(st.bytes_held, model.held(None), "{:?}", st);
+    if !model.gone {
+        // After a shutdown the real scheduler may still start a job (and take its bytes) before it
+        // learns that the runtime is gone; the model fails such jobs at once.
+        prop_assert_eq!(st.peak_bytes_held, model.peak, "{:?}", st);
+    }
+    let holders = model.jobs.values().filter(|j| j.held > 0).count();
+    let raised = model.jobs.values().any(|j| j.running && j.raised);
+    prop_assert!(
+        st.bytes_held <= BUDGET || holders == 1 || raised,
+        "{} bytes held by {} jobs, over the budget: {:?}",
+        st.bytes_held,
+        holders,
+        st
+    );
     prop_assert!(st.running() <= CONCURRENCY);
     prop_assert_eq!(
         st.queued_by_prefetch + st.queued_by_demand,
@@ -591,13 +711,13 @@ proptest! {
             }
             match op {
                 Op::Prefetch(k) => {
-                    let got = h.scheduler.prefetch(k);
+                    let got = h.scheduler.prefetch_with_hint(k, HINTS[usize::from(k)]);
                     prop_assert_eq!(got, model.prefetch(k));
                 }
                 Op::Get(k) => {
                     let w = next_waiter;
                     next_waiter += 1;
-                    let wait = h.scheduler.get(k);
+                    let wait = h.scheduler.get_with_hint(k, HINTS[usize::from(k)]);
                     prop_assert_eq!(wait.is_owner(), model.get(k, w), "is_owner of get({})", k);
                     h.waits.insert(w, wait);
                 }
@@ -616,13 +736,16 @@ proptest! {
                         members.push((k, next_waiter));
                         next_waiter += 1;
                     }
-                    h.batches.push((h.scheduler.get_all(keys), members));
+                    let hinted = keys.iter().map(|&k| (k, HINTS[usize::from(k)]));
+                    h.batches.push((h.scheduler.get_all(hinted), members));
                 }
                 Op::DropBatch(i) => {
                     if !h.batches.is_empty() {
                         let (stream, members) = h.batches.remove(i % h.batches.len());
                         drop(stream);
-                        for (_, w) in members {
+                        // `FuturesUnordered` drops its newest future first; under a byte budget
+                        // the order is seen (dropping a blocked head lets the next job start).
+                        for (_, w) in members.into_iter().rev() {
                             model.drop_waiter(w);
                         }
                     }
@@ -641,6 +764,20 @@ proptest! {
                     model.close();
                 }
                 Op::Forget(k) => prop_assert_eq!(h.scheduler.forget(&k), model.done.remove(&k).is_some()),
+                Op::SetWeight(k, w) => {
+                    let cx = h.gates.lock().unwrap().contexts.get(&k).cloned();
+                    if let Some(cx) = cx {
+                        cx.set_weight(w);
+                        model.set_weight(k, w);
+                    }
+                }
+                Op::Release(k) => {
+                    let cx = h.gates.lock().unwrap().contexts.get(&k).cloned();
+                    if let Some(cx) = cx {
+                        cx.release();
+                        model.release(k);
+                    }
+                }
                 Op::Insert(k) => {
                     let value = value_of(k) + 1;
                     prop_assert_eq!(h.scheduler.insert(k, value), model.insert(k, value));
@@ -665,5 +802,6 @@ proptest! {
         prop_assert!(h.waits.is_empty(), "waiters left unanswered: {:?}", h.waits.keys().collect::<Vec<_>>());
         prop_assert!(h.batches.iter().all(|(_, m)| m.is_empty()), "get_all keys left unanswered");
         prop_assert_eq!(h.scheduler.stats().in_flight(), 0);
+        prop_assert_eq!(h.scheduler.stats().bytes_held, 0, "every admitted weight given back");
     }
 }

@@ -58,16 +58,23 @@ pub fn assert_stats_add_up(s: &Stats) {
     }
 }
 
-/// [`check_stats`], and nothing queued, running, backing off or waiting: no slot or waiter leaked.
+/// [`check_stats`], and nothing queued, running, backing off, waiting or holding bytes: no slot,
+/// waiter or byte of the budget leaked.
 pub fn check_settled(s: &Stats) -> Result<(), String> {
     check_stats(s)?;
-    if s.in_flight() != 0 || s.running() != 0 || s.backing_off != 0 || s.waiters != 0 {
+    if s.in_flight() != 0
+        || s.running() != 0
+        || s.backing_off != 0
+        || s.waiters != 0
+        || s.bytes_held != 0
+    {
         return Err(format!(
-            "not settled: in_flight {} running {} backing_off {} waiters {}: {s:?}",
+            "not settled: in_flight {} running {} backing_off {} waiters {} bytes_held {}: {s:?}",
             s.in_flight(),
             s.running(),
             s.backing_off,
-            s.waiters
+            s.waiters,
+            s.bytes_held
         ));
     }
     Ok(())
@@ -112,7 +119,7 @@ pub fn check_capacity(s: &Stats, concurrency: usize, reserved: usize) -> Result<
 /// Checks that each counted happening produced exactly one event: the events of a subscription
 /// taken before the first request, counted by kind, equal the counters of [`Stats`].
 pub fn check_events_match_stats(events: &[Event<Key>], s: &Stats) -> Result<(), String> {
-    let mut n = [0u64; 11];
+    let mut n = [0u64; 12];
     for e in events {
         let i = match e.kind {
             EventKind::Queued(_) => 0,
@@ -129,6 +136,7 @@ pub fn check_events_match_stats(events: &[Event<Key>], s: &Stats) -> Result<(), 
                 _ => return Err(format!("a failure of an unknown cause: {e:?}")),
             },
             EventKind::Cancelled => 9,
+            EventKind::WaitingForBytes { .. } => 11,
             EventKind::Progress { .. } => continue,
             _ => return Err(format!("an event of an unknown kind: {e:?}")),
         };
@@ -146,6 +154,7 @@ pub fn check_events_match_stats(events: &[Event<Key>], s: &Stats) -> Result<(), 
         ("Failed(panicked)", s.panicked),
         ("Cancelled", s.cancelled),
         ("Failed(aborted)", s.aborted),
+        ("WaitingForBytes", s.waited_for_bytes),
     ];
     let wrong: Vec<String> = expected
         .iter()

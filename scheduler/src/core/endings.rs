@@ -36,6 +36,9 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
             unreachable!("only a running job ends an attempt")
         };
         self.running[job.priority.class.index()] -= 1;
+        // Every ending (T13–T18) gives back the bytes the attempt held; backoff holds none.
+        self.end_hold(id);
+        let job = &mut self.jobs[id];
         let failed = |cause| EventKind::Failed { attempt, cause };
         let outcome = match end {
             AttemptEnd::Succeeded(value) => {

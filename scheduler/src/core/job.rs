@@ -34,6 +34,14 @@ pub(super) struct Job<K> {
     pub(super) priority: Priority,
     /// Attempts started so far.
     pub(super) attempts: u32,
+    /// The weight an attempt set with `JobContext::set_weight`; later attempts start at it.
+    pub(super) learnt_weight: Option<u64>,
+    /// Bytes this job holds against the budget: its weight while running, else 0.
+    pub(super) held: u64,
+    /// The running attempt gave its bytes back early (`JobContext::release`).
+    pub(super) released: bool,
+    /// `WaitingForBytes` was sent for the attempt about to start.
+    pub(super) waited_for_bytes: bool,
     pub(super) created: Instant,
     /// The key, and what the running attempt sees (priority, progress).
     pub(super) shared: Arc<JobShared<K>>,

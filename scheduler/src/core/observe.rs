@@ -43,6 +43,8 @@ impl<K, V, E> Core<K, V, E> {
             running_prefetch: self.running[Class::Prefetch.index()],
             running_demand: self.running[Class::Demand.index()],
             backing_off: self.backing_off,
+            bytes_held: self.bytes.held(),
+            peak_bytes_held: self.bytes.peak(),
             waiters: self.waiters.len(),
             ..self.counters.clone()
         }
@@ -66,6 +68,8 @@ impl<K: Clone, V, E> Core<K, V, E> {
                 age: now.saturating_duration_since(job.created),
                 waiters: job.waiters.len(),
                 progress: job.shared.progress(),
+                weight: self.bytes.weight_of(job),
+                bytes_held: job.held,
             })
             .collect();
         list.sort_by_key(|f| std::cmp::Reverse(f.age));

@@ -18,6 +18,8 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
         match self.find(hash, key) {
             Some(id) if self.jobs[id].waiters.is_empty() && !self.jobs[id].is_running() => {
                 self.discard(id, fx);
+                // The job may have been the head of the queue waiting for bytes (T27).
+                self.dispatch(fx);
                 true
             }
             _ => false,
@@ -37,6 +39,8 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
         for id in idle {
             self.discard(id, fx);
         }
+        // A discarded job may have been the head of the queue waiting for bytes (T27).
+        self.dispatch(fx);
     }
 
     /// Removes a job that holds no slot and has no waiter (T8, T9): `Cancelled`.

@@ -150,6 +150,10 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
             waiters: waiter.into_iter().collect(),
             priority,
             attempts: 0,
+            learnt_weight: None,
+            held: 0,
+            released: false,
+            waited_for_bytes: false,
             created: Instant::now(),
             shared,
         });

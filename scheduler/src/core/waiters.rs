@@ -80,6 +80,7 @@ impl<K: Clone + Eq + Hash, V: Clone, E> Core<K, V, E> {
                 // T6, T12: the slot it holds moves to its new class.
                 self.running[before.class.index()] -= 1;
                 self.running[now.class.index()] += 1;
+                self.bytes.reclass(before.class, now.class, job.held);
             }
             Phase::Backoff { .. } => {}
         }
